@@ -1,0 +1,1 @@
+"""The ``narrow-seg`` command line: one entry point, one module per subcommand."""

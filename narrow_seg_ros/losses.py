@@ -1,0 +1,91 @@
+"""Full-resolution cross-entropy on low-resolution logits without materialising the upsample.
+
+``F.cross_entropy(F.interpolate(logits, size), target)`` keeps N×C×H×W upsampled logits, their
+log-softmax and its gradient alive: at 1024×2048 with 19 classes that is ~450 MB per image, more
+than a small network's own activations. :func:`upsampled_cross_entropy` computes the same loss in
+bands of output rows and accumulates the gradient of the low-resolution logits band by band, so
+only one band is ever expanded. The loss and gradient equal the naive form to float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = 255
+
+
+def _source_coords(out_len: int, in_len: int, align_corners: bool, device) -> tuple:
+    """Index pairs and weights of torch's bilinear interpolation along one axis."""
+    dst = torch.arange(out_len, device=device, dtype=torch.float64)
+    if align_corners:
+        src = dst * ((in_len - 1) / (out_len - 1)) if out_len > 1 else torch.zeros_like(dst)
+    else:
+        src = ((dst + 0.5) * (in_len / out_len) - 0.5).clamp_min(0)
+    i0 = src.floor().long().clamp_max(in_len - 1)
+    i1 = (i0 + 1).clamp_max(in_len - 1)
+    return i0, i1, src - i0
+
+
+def _interpolate_band(low, rows, cols):
+    """Rows ``rows`` of the bilinear upsample of ``low``; ``rows``/``cols`` from _source_coords."""
+    r0, r1, rw = rows
+    c0, c1, cw = cols
+    rw = rw.to(low.dtype).view(1, 1, -1, 1)
+    band = low.index_select(2, r0) * (1 - rw) + low.index_select(2, r1) * rw
+    cw = cw.to(low.dtype).view(1, 1, 1, -1)
+    return band.index_select(3, c0) * (1 - cw) + band.index_select(3, c1) * cw
+
+
+class _UpsampledCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, low, target, align_corners, ignore_index, band_pixels):
+        n, c, h, w = low.shape
+        out_h, out_w = target.shape[-2:]
+        rows = _source_coords(out_h, h, align_corners, low.device)
+        cols = _source_coords(out_w, w, align_corners, low.device)
+        band = max(1, band_pixels // max(1, n * out_w))
+        grad = torch.zeros_like(low)
+        acc_dtype = torch.float64 if low.dtype == torch.float64 else torch.float32  # fp16/bf16 → fp32
+        total = low.new_zeros((), dtype=acc_dtype)
+        count = 0
+        for start in range(0, out_h, band):
+            stop = min(out_h, start + band)
+            r0, r1, rw = (t[start:stop] for t in rows)
+            lo, hi = int(r0.min()), int(r1.max()) + 1  # the low-res rows this band reads
+            sub = low[:, :, lo:hi].detach().requires_grad_(True)
+            with torch.enable_grad():
+                logits = _interpolate_band(sub, (r0 - lo, r1 - lo, rw), cols)
+                loss = F.cross_entropy(
+                    logits.to(acc_dtype), target[:, start:stop], ignore_index=ignore_index, reduction="sum"
+                )
+            (g,) = torch.autograd.grad(loss, sub)
+            grad[:, :, lo:hi] += g
+            total += loss.detach()
+            count += int((target[:, start:stop] != ignore_index).sum())
+        count = max(count, 1)  # all-ignored batch: loss 0 and no gradient, as PyTorch's mean would be nan
+        ctx.save_for_backward(grad / count)
+        return total / count
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out.to(grad.dtype), None, None, None, None
+
+
+def upsampled_cross_entropy(
+    low_logits: torch.Tensor,
+    target: torch.Tensor,
+    align_corners: bool,
+    ignore_index: int = IGNORE_INDEX,
+    band_pixels: int = 1 << 14,
+) -> torch.Tensor:
+    """Mean cross-entropy of ``bilinear_upsample(low_logits, target.shape[-2:])`` against ``target``.
+
+    ``band_pixels`` bounds how many output pixels (over the batch) are expanded at once.
+    """
+    if low_logits.dim() != 4 or target.dim() != 3 or low_logits.shape[0] != target.shape[0]:
+        raise ValueError(
+            f"expected logits (N,C,h,w) and target (N,H,W), got {tuple(low_logits.shape)} and {tuple(target.shape)}"
+        )
+    return _UpsampledCrossEntropy.apply(low_logits, target.long(), align_corners, ignore_index, band_pixels)

@@ -1,0 +1,108 @@
+"""Building blocks shared by the architectures and the common segmentation-network interface."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BN_EPS = 1e-5
+
+
+class ConvBNAct(nn.Sequential):
+    """k×k convolution (no bias) → BatchNorm → optional ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size=3, stride=1, dilation=1, relu=True):
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+        layers = [
+            nn.Conv2d(in_ch, out_ch, (kh, kw), stride, ((kh // 2) * dh, (kw // 2) * dw), (dh, dw), bias=False),
+            nn.BatchNorm2d(out_ch, eps=BN_EPS),
+        ]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise 3×3 → pointwise 1×1 → BN → optional ReLU.
+
+    No BN or activation between the depthwise and the pointwise conv (NDNet authors' code).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, relu: bool = True):
+        layers = [
+            nn.Conv2d(in_ch, in_ch, 3, stride, 1, groups=in_ch, bias=False),
+            nn.Conv2d(in_ch, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch, eps=BN_EPS),
+        ]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+def kaiming_init(module: nn.Module) -> None:
+    """Kaiming-normal convs, unit BN: the from-scratch initialisation both papers train with."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class SegmentationNet(nn.Module):
+    """Interface every registered network follows.
+
+    Subclasses set ``self.head`` (low-resolution classifier), optionally ``self.aux_head``
+    (training-only), and implement :meth:`encode`. ``forward`` returns logits at the input
+    resolution; :meth:`forward_lowres` returns them at 1/``output_stride`` so that an inference
+    engine can do its own (cheaper) upsample + argmax with the same ``align_corners``.
+    """
+
+    output_stride: int = 32
+    align_corners: bool = False
+    head: nn.Module
+    aux_head: nn.Module | None
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.aux_head = None  # an instance attribute: a class-level None would shadow the submodule
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return (features for the main head, features for the aux head or None)."""
+        raise NotImplementedError
+
+    def backbone_parameters(self):
+        """Parameters of the feature extractor (everything except the heads)."""
+        heads = {id(p) for m in (self.head, self.aux_head) if m is not None for p in m.parameters()}
+        return (p for p in self.parameters() if id(p) not in heads)
+
+    def upsample(self, logits: torch.Tensor, size) -> torch.Tensor:
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=self.align_corners)
+
+    def forward_lowres(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x)[0])
+
+    def forward(self, x: torch.Tensor, return_aux: bool = False, full_resolution: bool = True):
+        """Logits at the input resolution, or at 1/``output_stride`` with ``full_resolution=False``
+        (training pairs that with :func:`narrow_seg_ros.losses.upsampled_cross_entropy`). With
+        ``return_aux=True`` returns ``(logits, aux_logits)``; the aux logits are at their own
+        stride when not upsampled."""
+        feats, aux_feats = self.encode(x)
+        out = self.head(feats)
+        aux = None
+        if return_aux:
+            if self.aux_head is None or aux_feats is None:
+                raise ValueError(f"{type(self).__name__} was built without an auxiliary head")
+            aux = self.aux_head(aux_feats)
+        if full_resolution:
+            size = x.shape[-2:]
+            out = self.upsample(out, size)
+            aux = None if aux is None else self.upsample(aux, size)
+        return (out, aux) if return_aux else out

@@ -1,0 +1,141 @@
+"""NDNet: narrow deep networks cast to FCN32.
+
+Yang et al., "Real time backbone for semantic segmentation" (paper in shared/papers). Table I
+gives the three backbones (29, 45, 61 layers, expansion e = 4); Table II adds the narrower e = 2
+rows. Structure details the paper leaves out follow the authors' code (zgyang-hnu/NDNet):
+
+* separable unit = depthwise 3×3 → pointwise 1×1 → BN (eps 1e-5) → optional ReLU;
+* narrow bottleneck = separable(in → mid, stride s, ReLU) → separable(mid → e·mid, no ReLU),
+  plus an identity shortcut, or a separable(in → e·mid, stride s, no ReLU) projection in the first
+  layer of each block; output = ReLU(residual + shortcut);
+* stem = 3×3 conv stride 2 (3 → 8) + BN + ReLU, then 3×3 max-pool stride 2 (1/4);
+* block1/2/3 downsample in their first layer → 1/8, 1/16, 1/32;
+* FCN32 head = separable(C → 64, ReLU) → 1×1 conv with bias; bilinear ×32. The optional aux head
+  (training only) is the same with 128 channels on block2's output (×16, loss weight 0.4).
+
+Choice: logits are upsampled with ``align_corners=True`` (the convention of the authors' era of
+PyTorch code); the value is stored on the model so engines reproduce it exactly.
+
+Parameter counts with 19 classes (no aux head), measured by ``narrow-seg info``: backbone
+380K (NDNet45; paper Table II: 386K), FCN32 totals 521K / 400K / 307K for NDNet29 / 45 / 61.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .base import ConvBNAct, SegmentationNet, SeparableConv, kaiming_init
+from .registry import register_model
+
+# name → (mid channels per block, layers per block), paper Table I.
+NDNET_CONFIGS = {
+    29: ((24, 48, 96), (3, 8, 3)),
+    45: ((16, 32, 64), (4, 12, 6)),
+    61: ((12, 24, 48), (6, 16, 8)),
+}
+STEM_CHANNELS = 8
+HEAD_CHANNELS = 64
+AUX_HEAD_CHANNELS = 128
+
+
+class NarrowBottleneck(nn.Module):
+    """The paper's Fig. 3(b) residual layer: two separable convs that narrow then restore width."""
+
+    def __init__(self, in_ch: int, mid: int, expansion: int, stride: int = 1):
+        super().__init__()
+        out_ch = mid * expansion
+        self.unit_a = SeparableConv(in_ch, mid, stride, relu=True)
+        self.unit_b = SeparableConv(mid, out_ch, 1, relu=False)
+        needs_projection = stride != 1 or in_ch != out_ch
+        self.shortcut = SeparableConv(in_ch, out_ch, stride, relu=False) if needs_projection else nn.Identity()
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.unit_b(self.unit_a(x)) + self.shortcut(x))
+
+
+class FCNHead(nn.Sequential):
+    """separable 3×3 (context) → 1×1 classifier with bias (paper Sec. II-C, after DeepLab)."""
+
+    def __init__(self, in_ch: int, mid: int, num_classes: int):
+        super().__init__(SeparableConv(in_ch, mid, relu=True), nn.Conv2d(mid, num_classes, 1))
+
+
+class NDNet(SegmentationNet):
+    """FCN32-NDNet. ``depth`` ∈ {29, 45, 61}; ``expansion`` 4 (Table I) or 2 (Table II)."""
+
+    output_stride = 32
+
+    def __init__(
+        self,
+        depth: int = 45,
+        expansion: int = 4,
+        num_classes: int = 19,
+        aux_head: bool = False,
+        align_corners: bool = True,
+    ):
+        super().__init__(num_classes)
+        if depth not in NDNET_CONFIGS:
+            raise ValueError(f"NDNet depth must be one of {sorted(NDNET_CONFIGS)}, got {depth}")
+        if expansion < 1:
+            raise ValueError(f"expansion must be >= 1, got {expansion}")
+        mids, layers = NDNET_CONFIGS[depth]
+        self.depth, self.expansion, self.align_corners = depth, expansion, align_corners
+        self.stem = nn.Sequential(ConvBNAct(3, STEM_CHANNELS, 3, stride=2), nn.MaxPool2d(3, stride=2, padding=1))
+        in_ch = STEM_CHANNELS
+        blocks = []
+        for mid, n in zip(mids, layers):
+            block = [NarrowBottleneck(in_ch, mid, expansion, stride=2)]
+            block += [NarrowBottleneck(mid * expansion, mid, expansion) for _ in range(n - 1)]
+            blocks.append(nn.Sequential(*block))
+            in_ch = mid * expansion
+        self.block1, self.block2, self.block3 = blocks
+        self.out_channels = in_ch
+        self.head = FCNHead(in_ch, HEAD_CHANNELS, num_classes)
+        self.aux_head = FCNHead(mids[1] * expansion, AUX_HEAD_CHANNELS, num_classes) if aux_head else None
+        kaiming_init(self)
+
+    def encode(self, x):
+        mid = self.block2(self.block1(self.stem(x)))
+        return self.block3(mid), mid
+
+
+def _ndnet(depth: int, expansion: int, num_classes: int, **options) -> NDNet:
+    return NDNet(depth=depth, expansion=expansion, num_classes=num_classes, **options)
+
+
+@register_model
+def ndnet29(num_classes: int = 19, **options) -> NDNet:
+    """NDNet29 (Table I; 515K backbone params per Table II), e = 4, widths 96/192/384."""
+    return _ndnet(29, 4, num_classes, **options)
+
+
+@register_model
+def ndnet45(num_classes: int = 19, **options) -> NDNet:
+    """NDNet45 (Table I; 386K backbone params, 60.6 % val mIoU per Table II), widths 64/128/256."""
+    return _ndnet(45, 4, num_classes, **options)
+
+
+@register_model
+def ndnet61(num_classes: int = 19, **options) -> NDNet:
+    """NDNet61 (Table I; 292K backbone params per Table II), e = 4, widths 48/96/192."""
+    return _ndnet(61, 4, num_classes, **options)
+
+
+@register_model
+def ndnet29_e2(num_classes: int = 19, **options) -> NDNet:
+    """NDNet29 with e = 2 (Table II, max width 192)."""
+    return _ndnet(29, 2, num_classes, **options)
+
+
+@register_model
+def ndnet45_e2(num_classes: int = 19, **options) -> NDNet:
+    """NDNet45 with e = 2 (Table II, max width 128)."""
+    return _ndnet(45, 2, num_classes, **options)
+
+
+@register_model
+def ndnet61_e2(num_classes: int = 19, **options) -> NDNet:
+    """NDNet61 with e = 2 (Table II, max width 96)."""
+    return _ndnet(61, 2, num_classes, **options)

@@ -1,0 +1,31 @@
+"""Model registry: architectures register small builder functions under a name (timm-style)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch.nn as nn
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Decorator: register ``fn`` under its function name."""
+    name = fn.__name__
+    if name in _BUILDERS:
+        raise ValueError(f"model {name!r} registered twice")
+    _BUILDERS[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def build_model(name: str, num_classes: int = 19, **options) -> nn.Module:
+    """Build a registered segmentation network, e.g. ``build_model("ndnet45", aux_head=True)``."""
+    try:
+        builder = _BUILDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}") from None
+    return builder(num_classes=num_classes, **options)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Idempotent set-up: .venv at the repo root with every dependency pinned (requirements.lock),
+# then narrow_seg_ros installed in editable mode. Safe to run again; skips what is done.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+stamp=.venv/.requirements.sha256
+want="$(sha256sum requirements.lock | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing pinned dependencies (requirements.lock)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "pip==26.3"
+  # --no-deps: the lock is complete, so pip never resolves anything unpinned (e.g. a CUDA torch).
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
+  echo "$want" > "$stamp"
+fi
+if ! .venv/bin/python -c "import narrow_seg_ros" 2>/dev/null || [ ! -x .venv/bin/narrow-seg ]; then
+  echo "[setup] installing narrow_seg_ros (editable)"
+  # compat mode: a plain .pth path entry, so a colcon overlay on PYTHONPATH still takes precedence
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
+fi
+echo "[setup] ready: $(.venv/bin/python -c 'import torch, rclpy; print("torch", torch.__version__, "| rclpy ok")')"

@@ -1,0 +1,39 @@
+"""ament_python package narrow_seg_ros; also installable with plain pip."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "narrow_seg_ros"
+
+
+def share(folder: str, pattern: str = "*"):
+    files = [f for f in glob(f"{folder}/{pattern}") if not f.endswith(".gitkeep")]
+    return (f"share/{PACKAGE}/{folder}", files)
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        share("launch"),
+        share("config"),
+        share("models"),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy", "opencv-python-headless", "torch", "pyyaml", "tqdm"],
+    extras_require={"onnx": ["onnx", "onnxruntime", "onnxscript"]},
+    zip_safe=True,
+    maintainer="narrow_seg_ros developers",
+    maintainer_email="dev@narrow-seg-ros.invalid",
+    description="Real-time semantic segmentation (NDNet, VNet) for ROS 2",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "narrow-seg = narrow_seg_ros.cli.main:main",
+        ],
+    },
+)

@@ -1,0 +1,96 @@
+"""The ROS 2 package builds with colcon the way ROS users build it, and pip-installs."""
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+VENV_BIN = Path(sys.executable).parent
+SKIP = shutil.ignore_patterns(".git", ".venv", "build", "install", "log", "*.egg-info", "__pycache__", ".*cache")
+
+
+def test_package_xml_is_format3_ament_python():
+    root = ET.parse(REPO / "package.xml").getroot()
+    assert root.tag == "package" and root.get("format") == "3"
+    assert root.findtext("name") == "narrow_seg_ros"
+    assert root.find("export/build_type").text == "ament_python"
+    deps = {e.text for e in root.iter("exec_depend")}
+    assert {
+        "rclpy",
+        "sensor_msgs",
+        "std_msgs",
+        "diagnostic_msgs",
+        "launch",
+        "launch_ros",
+        "python3-numpy",
+        "python3-opencv",
+        "python3-torch",
+    } <= deps
+
+
+@pytest.fixture(scope="module")
+def colcon_install(tmp_path_factory):
+    colcon = VENV_BIN / "colcon"
+    if not colcon.exists():
+        pytest.fail("colcon is missing from the environment: run scripts/setup.sh")
+    ws = tmp_path_factory.mktemp("ws")
+    shutil.copytree(REPO, ws / "src" / "narrow_seg_ros", ignore=SKIP)
+    proc = subprocess.run(
+        [str(colcon), "build", "--base-paths", "src"], cwd=ws, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ws / "install"
+
+
+def test_colcon_layout(colcon_install):
+    pkg = colcon_install / "narrow_seg_ros"
+    assert (pkg / "share/ament_index/resource_index/packages/narrow_seg_ros").is_file()
+    assert (pkg / "share/narrow_seg_ros/package.xml").is_file()
+    assert (pkg / "lib/narrow_seg_ros/narrow-seg").is_file()  # where `ros2 run` looks
+    for folder in ("launch", "config", "models"):
+        shipped = sorted(p.name for p in (REPO / folder).iterdir() if p.is_file() and p.name != ".gitkeep")
+        target = pkg / "share/narrow_seg_ros" / folder
+        installed = sorted(p.name for p in target.iterdir()) if target.exists() else []
+        assert shipped == installed, folder
+    assert (pkg / "share/narrow_seg_ros/config/fastdds_localhost.xml").is_file()
+
+
+def test_colcon_installed_cli_runs(colcon_install):
+    script = (
+        f"source {colcon_install}/setup.bash && "
+        "python -c 'import narrow_seg_ros; print(narrow_seg_ros.__file__)' && "
+        f"{colcon_install}/narrow_seg_ros/lib/narrow_seg_ros/narrow-seg info ndnet45 --json"
+    )
+    env_path = f"{VENV_BIN}:/usr/bin:/bin"
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=120, env={"PATH": env_path}, cwd=colcon_install
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, rest = proc.stdout.split("\n", 1)
+    assert str(colcon_install) in first  # the installed copy, not the source tree
+    assert '"params_total": 399947' in rest
+
+
+def test_pip_wheel_has_cli_and_share_files(tmp_path):
+    """Users without a ROS workspace `pip install` the same package."""
+    import zipfile
+
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=SKIP)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("narrow_seg_ros-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "narrow_seg_ros/models/ndnet.py" in names
+    assert any(n.endswith("data/share/narrow_seg_ros/package.xml") for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "narrow-seg = narrow_seg_ros.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
