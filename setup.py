@@ -24,7 +24,7 @@ setup(
         share("models"),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "opencv-python-headless", "torch", "pyyaml", "tqdm"],
+    install_requires=["numpy", "opencv-python-headless", "torch", "pyyaml", "tqdm", "cityscapesscripts", "matplotlib"],
     extras_require={"onnx": ["onnx", "onnxruntime", "onnxscript"]},
     zip_safe=True,
     maintainer="narrow_seg_ros developers",
