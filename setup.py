@@ -1,5 +1,6 @@
 """ament_python package narrow_seg_ros; also installable with plain pip."""
 
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -12,6 +13,14 @@ def share(folder: str, pattern: str = "*"):
     return (f"share/{PACKAGE}/{folder}", files)
 
 
+def demo_files():
+    """The shipped demo sequence, keeping its Cityscapes folder layout."""
+    groups = {}
+    for f in glob("demo/**/*.*", recursive=True):
+        groups.setdefault(f"share/{PACKAGE}/{os.path.dirname(f)}", []).append(f)
+    return sorted(groups.items())
+
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -22,6 +31,7 @@ setup(
         share("launch"),
         share("config"),
         share("models"),
+        *demo_files(),
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "opencv-python-headless", "torch", "pyyaml", "tqdm", "cityscapesscripts", "matplotlib"],
@@ -34,6 +44,8 @@ setup(
     entry_points={
         "console_scripts": [
             "narrow-seg = narrow_seg_ros.cli.main:main",
+            "seg_node = narrow_seg_ros.ros.seg_node:main",
+            "image_player = narrow_seg_ros.ros.image_player:main",
         ],
     },
 )

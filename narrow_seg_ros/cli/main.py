@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-from . import bench_memory, info
-
-SUBCOMMANDS = (info, bench_memory)
+# One module per subcommand (narrow_seg_ros/cli/<name>.py with add_parser(sub) and run(args)).
+SUBCOMMANDS = [
+    "info",
+    "bench_memory",
+    "train",
+    "eval",
+    "export",
+    "demo",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="narrow-seg", description="NDNet / VNet semantic segmentation tools.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in SUBCOMMANDS:
-        module.add_parser(sub)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__package__}.{name}").add_parser(sub)
     return parser
 
 

@@ -1,0 +1,145 @@
+"""``narrow-seg demo``: the whole pipeline with no camera, as ``seg.launch.py demo:=true`` runs it.
+
+Starts ``image_player`` (the shipped synthetic street sequence, or ``--source``) and ``seg_node``
+(``config/seg.yaml``) as separate processes talking over real DDS, records the masks it gets
+back, writes overlays to ``--out`` and prints the achieved FPS and latency. (The launch file does
+the same with launch_ros; this command needs only rclpy, so it also runs where launch is not
+installed.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NODE_STARTUP_TIMEOUT_S = 180
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="player → seg_node → recorder over ROS 2, prints FPS")
+    p.add_argument("--frames", type=int, default=60, help="frames to play (default 60)")
+    p.add_argument("--rate", type=float, default=10.0, help="player rate in Hz")
+    p.add_argument("--source", default="", help="image folder or video (default: the shipped demo sequence)")
+    p.add_argument("--weights", default="", help="weights file (default: shipped weights of --model)")
+    p.add_argument("--model", default="ndnet45", choices=("ndnet45", "vnet"))
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--out", default="runs/demo", help="where overlays and masks are written")
+    p.add_argument("--save", type=int, default=10, help="how many frames to save (overlay + mask PNGs)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import cv2
+    import rclpy
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from ..resources import share_file
+    from ..ros.image_conversion import image_to_numpy
+
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    params = str(share_file("config", "seg.yaml"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    node_cmd = [
+        py,
+        "-m",
+        "narrow_seg_ros.ros.seg_node",
+        "--ros-args",
+        "--params-file",
+        params,
+        "-p",
+        f"model:={args.model}",
+        "-p",
+        f"weights:={args.weights}",
+        "-p",
+        f"backend:={args.backend}",
+        "-p",
+        "log_period:=5.0",
+    ]
+    player_cmd = [
+        py,
+        "-m",
+        "narrow_seg_ros.ros.image_player",
+        "--ros-args",
+        "-p",
+        f"source:={args.source}",
+        "-p",
+        f"rate:={args.rate}",
+        "-p",
+        f"max_frames:={args.frames}",
+        "-p",
+        "loop:=true",
+        "-p",
+        "reliable:=true",
+    ]
+
+    rclpy.init()
+    recorder = Node("demo_recorder")
+    received: list[tuple[float, float]] = []  # (arrival, header stamp) per mask
+
+    def on_mask(msg):
+        now = time.time()
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        index = len(received)
+        received.append((now, stamp))
+        if index < args.save:
+            cv2.imwrite(str(out / f"mask_{index:04d}.png"), image_to_numpy(msg))
+
+    def on_overlay(msg):
+        index = len(received) - 1
+        if 0 <= index < args.save:
+            cv2.imwrite(str(out / f"overlay_{index:04d}.png"), cv2.cvtColor(image_to_numpy(msg), cv2.COLOR_RGB2BGR))
+
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    recorder.create_subscription(Image, "/seg_node/mask", on_mask, qos)
+    recorder.create_subscription(Image, "/seg_node/overlay", on_overlay, qos)
+    node = subprocess.Popen(node_cmd)
+    player = None
+    try:
+        # play only once the node listens, so no frame is played into the void
+        deadline = time.monotonic() + NODE_STARTUP_TIMEOUT_S
+        while recorder.count_publishers("/seg_node/mask") == 0:
+            if node.poll() is not None:
+                print(f"seg_node exited with code {node.returncode}", file=sys.stderr)
+                return 1
+            if time.monotonic() > deadline:
+                print("seg_node did not come up in time", file=sys.stderr)
+                return 1
+            rclpy.spin_once(recorder, timeout_sec=0.2)
+        time.sleep(1.0)  # let the node's subscription match the player's publisher
+        print(f"seg_node is up; playing {args.frames} frames at {args.rate} Hz")
+        player = subprocess.Popen(player_cmd)
+        t_end = time.monotonic() + args.frames / args.rate + 30
+        while time.monotonic() < t_end and len(received) < args.frames:
+            rclpy.spin_once(recorder, timeout_sec=0.1)
+            if player.poll() is not None and time.monotonic() > t_end - 25:
+                break
+        for _ in range(20):  # drain what is still in flight
+            rclpy.spin_once(recorder, timeout_sec=0.05)
+    finally:
+        for proc in (player, node):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        recorder.destroy_node()
+        rclpy.try_shutdown()
+
+    if len(received) < 2:
+        print(f"received {len(received)} masks: the pipeline did not run", file=sys.stderr)
+        return 1
+    span = received[-1][0] - received[0][0]
+    fps = (len(received) - 1) / span if span > 0 else float("nan")
+    latency = sorted(1e3 * (arrival - stamp) for arrival, stamp in received)
+    print(f"masks received: {len(received)} of {args.frames} frames played at {args.rate} Hz")
+    print(f"achieved FPS: {fps:.2f}  (median publish→mask latency {latency[len(latency) // 2]:.0f} ms)")
+    print(f"overlays and masks written to {out}/")
+    return 0

@@ -1,0 +1,47 @@
+"""``narrow-seg eval``: per-class IoU, mIoU and pixel accuracy of a weights file on a dataset."""
+
+from __future__ import annotations
+
+from .common import parse_size, print_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="mIoU / per-class IoU of weights on a Cityscapes-layout split")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--data", required=True, help="dataset root in the Cityscapes layout")
+    p.add_argument("--split", default="val")
+    p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--max-images", type=int)
+    p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..data.cityscapes import CityscapesDataset
+    from ..metrics import format_iou_table
+    from ..training.evaluate import evaluate
+    from ..weights import load_weights
+
+    weights = load_weights(args.weights)
+    model = weights.build_model().to(args.device)
+    dataset = CityscapesDataset(args.data, args.split)
+    matrix = evaluate(
+        model,
+        dataset,
+        weights.num_classes,
+        weights.mean,
+        weights.std,
+        args.size or weights.input_size,
+        args.device,
+        args.max_images,
+        progress=not args.json,
+    )
+    summary = matrix.summary(weights.class_names)
+    summary.update(model=weights.model, weights=str(args.weights), split=args.split, images=len(dataset))
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{weights.model} on {args.data} [{args.split}], {len(dataset)} images")
+        print(format_iou_table(summary))
+    return 0

@@ -1,0 +1,41 @@
+"""``narrow-seg export``: a weights file → ONNX (with metadata) or TorchScript."""
+
+from __future__ import annotations
+
+from .common import parse_size
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("export", help="export weights to ONNX or TorchScript (metadata included)")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--size", type=parse_size, help="input HxW (default: the weights' input size)")
+    p.add_argument("--dynamic", action="store_true", help="ONNX: dynamic batch, height and width")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17)")
+    p.add_argument(
+        "--full-resolution",
+        action="store_true",
+        help="include the bilinear upsample (logits at input size) instead of 1/stride logits",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..inference.export import export_onnx, export_torchscript
+    from ..weights import load_weights
+
+    weights = load_weights(args.weights)
+    if args.format == "onnx":
+        if args.opset < 17:
+            raise ValueError(f"--opset must be >= 17, got {args.opset}")
+        path = export_onnx(weights, args.out, args.size, args.dynamic, args.opset, args.full_resolution)
+    else:
+        if args.dynamic:
+            raise ValueError("--dynamic applies to ONNX only (TorchScript traces one input size)")
+        path = export_torchscript(weights, args.out, args.size, args.full_resolution)
+    size = args.size or weights.input_size
+    print(
+        f"wrote {path} ({args.format}, {weights.model}, input {size[0]}x{size[1]}{', dynamic' if args.dynamic else ''})"
+    )
+    return 0

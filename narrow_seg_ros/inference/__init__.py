@@ -1,0 +1,1 @@
+"""Inference engine: pre-process → backend → post-process, independent of ROS."""

@@ -1,0 +1,147 @@
+"""Network backends: run a normalised (1, 3, H, W) float32 batch to low-resolution logits.
+
+* ``torch``: CPU, or CUDA with fp16 and channels_last (optionally ``torch.compile``).
+* ``onnxruntime``: CPU execution provider; CUDA and TensorRT providers when the installed
+  onnxruntime has them (fp16 and engine-cache options passed through: the Jetson path).
+
+Each backend returns logits as float32 numpy (C, h, w), or keeps them on the GPU as a torch
+tensor when the post-processing runs there too (``returns_torch``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger("narrow_seg_ros.inference")
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("NARROW_SEG_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "narrow_seg_ros"
+    )
+    return Path(root)
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, device: str = "cpu", fp16: bool = False, compile: bool = False):
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available")
+        if fp16 and self.device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device (CPU half-precision convolutions are slower than fp32)")
+        self.fp16 = fp16
+        self.dtype = torch.float16 if fp16 else torch.float32
+        model = model.eval().to(self.device, self.dtype)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = torch.compile(model, mode="max-autotune") if compile else model
+        self.returns_torch = self.device.type == "cuda"
+        self.align_corners = model.align_corners
+        self.output_stride = model.output_stride
+
+    @torch.inference_mode()
+    def __call__(self, batch):
+        x = torch.as_tensor(batch).to(self.device, self.dtype, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = self.model(x, full_resolution=False)[0]
+        if self.returns_torch:
+            return logits
+        return logits.float().numpy()
+
+    def describe(self) -> str:
+        return f"torch {torch.__version__} on {self.device}{' fp16' if self.fp16 else ''}"
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        onnx_path,
+        device: str = "cpu",
+        fp16: bool = False,
+        threads: int | None = None,
+        provider: str | None = None,
+        trt_cache: str | None = None,
+        metadata: dict | None = None,
+    ):
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        if provider is None:
+            provider = "CPUExecutionProvider" if device == "cpu" else "CUDAExecutionProvider"
+        if provider not in available:
+            raise ValueError(f"onnxruntime provider {provider} is not available here (have: {', '.join(available)})")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Spin while a run is in flight (fast), but stop the moment it returns: on a 2-core machine a
+        # pool that keeps spinning slows the post-processing that follows by up to 50 %.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+        providers: list = [provider]
+        if provider == "TensorrtExecutionProvider":
+            cache = trt_cache or str(_cache_dir() / "trt")
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            providers = [
+                (provider, {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": cache}),
+                "CUDAExecutionProvider",
+                "CPUExecutionProvider",
+            ]
+        elif provider == "CUDAExecutionProvider":
+            providers = [provider, "CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.provider = self.session.get_providers()[0]
+        self.fp16 = fp16
+        self.returns_torch = False
+        self.metadata = metadata or {}
+        self.align_corners = self.metadata.get("align_corners")
+        self.output_stride = self.metadata.get("output_stride")
+
+    def __call__(self, batch):
+        (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return logits[0]
+
+    def describe(self) -> str:
+        import onnxruntime as ort
+
+        return f"onnxruntime {ort.__version__} {self.provider}"
+
+
+def onnx_for_weights(weights, weights_path, size, opset: int) -> Path:
+    """A cached ONNX export of ``weights`` at ``size`` (exported once, reused on later starts)."""
+    from .export import export_onnx
+
+    digest = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()[:16]
+    path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}.onnx"
+    if not path.exists():
+        log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
+        export_onnx(weights, path, size=size, opset=opset)
+    return path
+
+
+def cuda_usable() -> bool:
+    return torch.cuda.is_available()
+
+
+def onnx_providers() -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    return ort.get_available_providers()

@@ -1,0 +1,322 @@
+"""The segmentation engine: uint8 camera frame in → class mask (and color, overlay, confidence) out.
+
+Knows nothing about ROS: the node converts messages and calls :meth:`Segmenter.segment`; plain
+Python users do the same. Three stages, each timed:
+
+1. pre-process: resize to the network input (stretch, or keep aspect with padding), normalise as
+   the weights say, channel order from ``encoding``;
+2. backend: the network to low-resolution logits (see ``backends.py``);
+3. post-process: exact bilinear-upsample + argmax at the camera's resolution without expanding
+   every class (``postprocess.py``), palette lookup, overlay.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import postprocess
+from .backends import BACKENDS, OnnxRuntimeBackend, TorchBackend, cuda_usable, onnx_for_weights, onnx_providers
+
+log = logging.getLogger("narrow_seg_ros.inference")
+
+ENCODINGS = ("rgb8", "bgr8")
+RESIZE_MODES = ("stretch", "keep_aspect")
+
+
+@dataclass
+class Segmentation:
+    mask: np.ndarray  # uint8 (H, W) class ids
+    confidence: np.ndarray | None = None  # uint8 (H, W), max softmax × 255
+    color: np.ndarray | None = None  # uint8 (H, W, 3) rgb8 palette colors
+    overlay: np.ndarray | None = None  # uint8 (H, W, 3) rgb8 image blended with the colors
+    timings: dict = field(default_factory=dict)  # pre_ms, net_ms, post_ms, total_ms
+
+
+@dataclass
+class _Letterbox:
+    valid: tuple[int, int]  # rows, cols of the canvas holding the image
+
+
+class Segmenter:
+    """Pre-process → backend → post-process for one network. Build with :meth:`from_weights`."""
+
+    def __init__(
+        self,
+        backend,
+        class_names,
+        palette,
+        mean,
+        std,
+        input_size,
+        align_corners: bool,
+        output_stride: int,
+        resize_mode: str = "stretch",
+    ):
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+        h, w = (int(v) for v in input_size)
+        if h <= 0 or w <= 0 or h % output_stride or w % output_stride:
+            raise ValueError(f"input size {h}x{w} must be positive multiples of the output stride {output_stride}")
+        self.backend = backend
+        self.class_names = list(class_names)
+        self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+        self.input_size = (h, w)
+        self.align_corners = bool(align_corners)
+        self.output_stride = output_stride
+        self.resize_mode = resize_mode
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_weights(
+        cls,
+        path,
+        backend: str = "auto",
+        device: str = "auto",
+        fp16: bool = False,
+        input_size=None,
+        resize_mode: str = "stretch",
+        threads: int | None = None,
+        warmup: int = 2,
+        compile: bool = False,
+        opset: int = 18,
+        provider: str | None = None,
+    ):
+        """Load a weights file (or an exported ``.onnx``) and build the backend, warmed up."""
+        from ..weights import load_weights
+
+        path = Path(path)
+        if path.suffix == ".onnx":
+            return cls.from_onnx(
+                path,
+                device=device,
+                fp16=fp16,
+                threads=threads,
+                resize_mode=resize_mode,
+                warmup=warmup,
+                provider=provider,
+            )
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        _set_threads(threads)
+        weights = load_weights(path)
+        size = tuple(input_size or weights.input_size)
+        backend, device = _resolve(backend, device)
+        model = weights.build_model()
+        if backend == "torch":
+            engine_backend = TorchBackend(model, device, fp16, compile)
+        else:
+            onnx_path = onnx_for_weights(weights, path, size, opset)
+            engine_backend = OnnxRuntimeBackend(
+                onnx_path, device, fp16, threads, provider, metadata={"align_corners": model.align_corners}
+            )
+        engine = cls(
+            engine_backend,
+            weights.class_names,
+            weights.palette,
+            weights.mean,
+            weights.std,
+            size,
+            model.align_corners,
+            model.output_stride,
+            resize_mode,
+        )
+        engine.warm_up(warmup)
+        log.info("segmenter ready: %s, %s, input %dx%d", weights.model, engine_backend.describe(), *size)
+        return engine
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path,
+        device: str = "cpu",
+        fp16: bool = False,
+        threads: int | None = None,
+        resize_mode: str = "stretch",
+        warmup: int = 2,
+        provider: str | None = None,
+    ):
+        """Run from an exported ONNX file alone (its metadata carries classes, palette, mean/std)."""
+        from .export import read_onnx_metadata
+
+        _set_threads(threads)
+        meta = read_onnx_metadata(path)
+        device = "cpu" if device == "auto" else device
+        backend = OnnxRuntimeBackend(path, device, fp16, threads, provider, metadata=meta)
+        engine = cls(
+            backend,
+            meta["class_names"],
+            meta["palette"],
+            meta["mean"],
+            meta["std"],
+            meta["input_size"],
+            meta["align_corners"],
+            meta["output_stride"],
+            resize_mode,
+        )
+        engine.warm_up(warmup)
+        return engine
+
+    def warm_up(self, runs: int = 2) -> None:
+        frame = np.zeros((*self.input_size, 3), np.uint8)
+        for _ in range(runs):
+            self.segment(frame, confidence=True, color=True)
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    # ----------------------------------------------------------------- the three stages
+    def preprocess(self, image: np.ndarray, encoding: str = "rgb8") -> tuple[np.ndarray, _Letterbox | None]:
+        """uint8 (H, W, 3) → float32 (1, 3, h, w) normalised RGB at the network input size."""
+        _check_image(image, encoding)
+        h, w = self.input_size
+        box = None
+        if self.resize_mode == "keep_aspect":
+            scale = min(h / image.shape[0], w / image.shape[1])
+            nh, nw = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
+            canvas = np.empty((h, w, 3), np.uint8)
+            # pad with the mean color so padding normalises to 0, as zero-padding would
+            fill = np.clip(np.round(self.mean * 255), 0, 255).astype(np.uint8)
+            canvas[:] = fill[::-1] if encoding == "bgr8" else fill
+            canvas[:nh, :nw] = _resize(image, (nh, nw))
+            resized, box = canvas, _Letterbox((nh, nw))
+        else:
+            resized = _resize(image, (h, w))
+        # one fused C++ pass: (x - 255·mean) / (255·std) with the channel swap and HWC → NCHW
+        swap = encoding == "bgr8"
+        std = self.std
+        uniform = bool(np.all(std == std[0]))
+        blob = cv2.dnn.blobFromImage(
+            resized,
+            scalefactor=float(1 / (255 * std[0])) if uniform else 1 / 255.0,
+            mean=tuple(float(v) for v in (self.mean[::-1] if swap else self.mean) * 255),
+            swapRB=swap,
+        )
+        if not uniform:
+            blob /= std.reshape(1, 3, 1, 1)
+        return blob, box
+
+    def postprocess(self, logits, out_size, box: _Letterbox | None, confidence: bool):
+        """Low-resolution logits → (mask, confidence or None) at ``out_size``."""
+        target = out_size if box is None else self.input_size
+        if self.backend.returns_torch:  # logits still on the GPU: upsample + argmax there
+            mask, conf = _torch_mask(logits, target, self.align_corners, confidence)
+        else:
+            mask = postprocess.logits_to_mask(logits, target, self.align_corners)
+            conf = postprocess.logits_to_confidence(logits, target, self.align_corners) if confidence else None
+        if box is not None:
+            mask = _crop_resize_nearest(mask, box.valid, out_size)
+            conf = None if conf is None else _crop_resize_nearest(conf, box.valid, out_size)
+        return mask, conf
+
+    def segment(
+        self,
+        image: np.ndarray,
+        encoding: str = "rgb8",
+        output_size=None,
+        confidence: bool = False,
+        color: bool = False,
+        overlay: bool = False,
+        overlay_alpha: float = 0.5,
+    ) -> Segmentation:
+        """Segment one frame. ``output_size`` (H, W) defaults to the frame's own size."""
+        t0 = time.perf_counter()
+        batch, box = self.preprocess(image, encoding)
+        t1 = time.perf_counter()
+        logits = self.backend(batch)
+        if self.backend.returns_torch:
+            import torch
+
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        out_size = tuple(output_size or image.shape[:2])
+        mask, conf = self.postprocess(logits, out_size, box, confidence)
+        result = Segmentation(mask=mask, confidence=conf)
+        if color or overlay:
+            result.color = postprocess.colorize(mask, self.palette)
+        if overlay:
+            if not 0.0 <= overlay_alpha <= 1.0:
+                raise ValueError(f"overlay_alpha must be in [0, 1], got {overlay_alpha}")
+            rgb = image if encoding == "rgb8" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            if rgb.shape[:2] != out_size:
+                rgb = _resize(rgb, out_size)
+            result.overlay = postprocess.overlay(rgb, result.color, overlay_alpha)
+        t3 = time.perf_counter()
+        result.timings = {
+            "pre_ms": (t1 - t0) * 1e3,
+            "net_ms": (t2 - t1) * 1e3,
+            "post_ms": (t3 - t2) * 1e3,
+            "total_ms": (t3 - t0) * 1e3,
+        }
+        return result
+
+
+def _torch_mask(logits, size, align_corners: bool, confidence: bool):
+    """GPU post-processing: the reference upsample + argmax is cheap there; only uint8 comes back."""
+    import torch
+    import torch.nn.functional as F
+
+    up = F.interpolate(logits[None].float(), size=tuple(size), mode="bilinear", align_corners=align_corners)[0]
+    if confidence:
+        prob, mask = torch.softmax(up, 0).max(0)
+        conf = (prob * 255).round_().to(torch.uint8).cpu().numpy()
+    else:
+        mask, conf = up.argmax(0), None
+    return mask.to(torch.uint8).cpu().numpy(), conf
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+
+
+def _resolve(backend: str, device: str) -> tuple[str, str]:
+    """``auto`` picks the fastest available; a CPU fallback is logged as such."""
+    if device == "auto":
+        device = "cuda" if cuda_usable() else "cpu"
+        if device == "cpu":
+            log.warning("no CUDA device available: running on the CPU")
+    if device.startswith("cuda") and not cuda_usable():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if backend == "auto":
+        providers = onnx_providers()
+        if device == "cpu":
+            backend = "onnxruntime" if "CPUExecutionProvider" in providers else "torch"
+        else:
+            backend = "onnxruntime" if "TensorrtExecutionProvider" in providers else "torch"
+        log.info("backend auto → %s on %s", backend, device)
+    return backend, device
+
+
+def _check_image(image, encoding: str) -> None:
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError(f"image must be a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be H×W×3, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image {image.shape[0]}x{image.shape[1]}")
+
+
+def _resize(image: np.ndarray, size) -> np.ndarray:
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _crop_resize_nearest(canvas: np.ndarray, valid, out_size) -> np.ndarray:
+    crop = canvas[: valid[0], : valid[1]]
+    if crop.shape[:2] == tuple(out_size):
+        return np.ascontiguousarray(crop)
+    return cv2.resize(crop, (out_size[1], out_size[0]), interpolation=cv2.INTER_NEAREST)

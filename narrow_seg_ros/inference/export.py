@@ -1,0 +1,129 @@
+"""Export a weights file to ONNX or TorchScript, carrying the weights contract's metadata.
+
+The exported graph maps a normalised float32 image (N, 3, H, W) to logits at 1/output_stride
+(the engine's fast post-processing does the upsample and argmax); ``full_resolution=True`` adds the
+bilinear upsample to the graph for consumers that want input-resolution logits. The metadata
+(classes, palette, mean/std, input size, output stride, align_corners) rides along as ONNX
+``metadata_props`` / TorchScript extra files, so an engine can run from the exported file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..weights import Weights
+
+METADATA_KEY = "narrow_seg_ros"
+DEFAULT_OPSET = 18
+
+
+class ExportWrapper(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, full_resolution: bool = False):
+        super().__init__()
+        self.model, self.full_resolution = model, full_resolution
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image, full_resolution=self.full_resolution)
+
+
+def export_metadata(weights: Weights, model: torch.nn.Module, size, full_resolution: bool) -> dict:
+    return {
+        "format": "narrow_seg_ros.export/1",
+        "model": weights.model,
+        "model_options": weights.model_options,
+        "class_names": weights.class_names,
+        "palette": weights.palette,
+        "mean": weights.mean,
+        "std": weights.std,
+        "input_size": list(size),
+        "output_stride": 1 if full_resolution else model.output_stride,
+        "align_corners": model.align_corners,
+        "metadata": {k: v for k, v in weights.metadata.items() if k != "config"},
+    }
+
+
+def _atomic_path(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def export_onnx(
+    weights: Weights, path, size=None, dynamic: bool = False, opset: int = DEFAULT_OPSET, full_resolution: bool = False
+) -> Path:
+    import onnx
+
+    path = Path(path)
+    size = tuple(size or weights.input_size)
+    model = weights.build_model()
+    stride = model.output_stride
+    if size[0] % stride or size[1] % stride:
+        raise ValueError(f"export size {size[0]}x{size[1]} must be divisible by the output stride {stride}")
+    wrapper = ExportWrapper(model, full_resolution).eval()
+    example = torch.zeros(1, 3, *size)
+    dynamic_shapes = None
+    if dynamic:
+        batch = torch.export.Dim("batch", min=1, max=64)
+        # sizes as multiples of the stride, so every downsampling stage stays exact
+        h = torch.export.Dim("h", min=1, max=4096 // stride)
+        w = torch.export.Dim("w", min=1, max=8192 // stride)
+        dynamic_shapes = {"image": {0: batch, 2: stride * h, 3: stride * w}}
+    tmp = _atomic_path(path)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                str(tmp),
+                opset_version=opset,
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_shapes=dynamic_shapes,
+                verbose=False,
+            )
+        proto = onnx.load(str(tmp))
+        meta = export_metadata(weights, model, size, full_resolution)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_onnx_metadata(path) -> dict:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    for entry in proto.metadata_props:
+        if entry.key == METADATA_KEY:
+            return json.loads(entry.value)
+    raise ValueError(f"{path} carries no {METADATA_KEY} metadata (export it with `narrow-seg export`)")
+
+
+def export_torchscript(weights: Weights, path, size=None, full_resolution: bool = False) -> Path:
+    path = Path(path)
+    size = tuple(size or weights.input_size)
+    model = weights.build_model()
+    wrapper = ExportWrapper(model, full_resolution).eval()
+    tmp = _atomic_path(path)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(wrapper, torch.zeros(1, 3, *size))
+            extra = {f"{METADATA_KEY}.json": json.dumps(export_metadata(weights, model, size, full_resolution))}
+            torch.jit.save(traced, str(tmp), _extra_files=extra)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

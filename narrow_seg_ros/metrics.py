@@ -1,0 +1,68 @@
+"""Segmentation metrics from a confusion matrix (Cityscapes convention: ignore label excluded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = 255
+
+
+class ConfusionMatrix:
+    """Accumulates ``counts[gt, pred]`` over batches; pixels labelled ``ignore_index`` are skipped."""
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def update(self, pred, target) -> None:
+        pred = torch.as_tensor(pred).reshape(-1).long()
+        target = torch.as_tensor(target).reshape(-1).long()
+        if pred.shape != target.shape:
+            raise ValueError(f"prediction and target sizes differ: {pred.numel()} vs {target.numel()}")
+        keep = target != self.ignore_index
+        if not bool(((target[keep] >= 0) & (target[keep] < self.num_classes)).all()):
+            raise ValueError(f"target has labels outside 0..{self.num_classes - 1} and {self.ignore_index}")
+        n = self.num_classes
+        pred = pred[keep].clamp_(0, n - 1)
+        self.counts += torch.bincount(target[keep] * n + pred, minlength=n * n).reshape(n, n).cpu().numpy()
+
+    def merge(self, other_counts: np.ndarray) -> None:
+        self.counts += other_counts
+
+    def iou(self) -> np.ndarray:
+        """Per-class IoU; NaN for classes absent from both ground truth and prediction."""
+        tp = np.diag(self.counts).astype(np.float64)
+        union = self.counts.sum(0) + self.counts.sum(1) - tp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(union > 0, tp / union, np.nan)
+
+    def miou(self) -> float:
+        iou = self.iou()
+        return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+
+    def pixel_accuracy(self) -> float:
+        total = self.counts.sum()
+        return float(np.diag(self.counts).sum() / total) if total else float("nan")
+
+    def summary(self, class_names: list[str]) -> dict:
+        iou = self.iou()
+        return {
+            "miou": self.miou(),
+            "pixel_accuracy": self.pixel_accuracy(),
+            "pixels": int(self.counts.sum()),
+            "per_class": {name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, iou, strict=True)},
+        }
+
+
+def format_iou_table(summary: dict) -> str:
+    """Per-class IoU table with mIoU and pixel accuracy, as printed by ``narrow-seg eval``."""
+    width = max(len(n) for n in summary["per_class"]) + 2
+    lines = [f"{'class':<{width}}IoU"]
+    for name, value in summary["per_class"].items():
+        lines.append(f"{name:<{width}}{'  n/a' if value is None else f'{100 * value:5.1f}'}")
+    lines.append("-" * (width + 5))
+    lines.append(f"{'mIoU':<{width}}{100 * summary['miou']:5.1f}")
+    lines.append(f"{'pixel acc':<{width}}{100 * summary['pixel_accuracy']:5.1f}")
+    return "\n".join(lines)

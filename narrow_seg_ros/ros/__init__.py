@@ -1,0 +1,1 @@
+"""ROS 2 glue for narrow_seg_ros: message conversion and (later) the segmentation node."""

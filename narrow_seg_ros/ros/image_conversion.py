@@ -1,0 +1,332 @@
+"""Conversion between ``sensor_msgs`` images and numpy arrays: the project's own cv_bridge.
+
+cv_bridge is not installable next to numpy 2 from PyPI, and the node needs only a small part of it,
+so this module re-implements that part with cv_bridge's encoding names and semantics
+(``sensor_msgs/image_encodings.hpp``):
+
+* ``image_to_numpy(msg)``: zero-copy view of ``msg.data`` (HxW or HxWxC), honouring ``step`` and
+  ``is_bigendian``.
+* ``image_to_rgb(msg, want)``: an HxWx3 uint8 array for the inference engine plus its channel order
+  (``"rgb8"`` or ``"bgr8"``); rgb8/bgr8 come back as the zero-copy view, other encodings are
+  converted once.
+* ``compressed_to_rgb(msg)``: decodes a ``CompressedImage`` (jpeg, png, ...) to bgr8.
+* ``numpy_to_image`` / ``numpy_to_compressed``: the reverse, for the node's outputs, test publishers
+  and the demo player.
+
+Every malformed input raises ``ImageConversionError`` naming the field, the expected and the actual
+value. Arrays returned without conversion alias the message's buffer: they may be read-only (bytes)
+or non-contiguous (row padding, dropped alpha), and writing to a writable one changes the message.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array as py_array
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+
+__all__ = [
+    "RGB_SOURCE_ENCODINGS",
+    "ImageConversionError",
+    "compressed_to_rgb",
+    "image_to_numpy",
+    "image_to_rgb",
+    "numpy_to_compressed",
+    "numpy_to_image",
+]
+
+
+class ImageConversionError(ValueError):
+    """An image message or array that cannot be converted; the message says which field and why."""
+
+
+class _Layout(NamedTuple):
+    channels: int
+    dtype: np.dtype  # byte order left unspecified: the message's is_bigendian decides it
+
+
+_U8 = np.dtype(np.uint8)
+_U16 = np.dtype(np.uint16)
+
+_NAMED_LAYOUTS: dict[str, _Layout] = {
+    "rgb8": _Layout(3, _U8),
+    "bgr8": _Layout(3, _U8),
+    "rgba8": _Layout(4, _U8),
+    "bgra8": _Layout(4, _U8),
+    "rgb16": _Layout(3, _U16),
+    "bgr16": _Layout(3, _U16),
+    "rgba16": _Layout(4, _U16),
+    "bgra16": _Layout(4, _U16),
+    "mono8": _Layout(1, _U8),
+    "mono16": _Layout(1, _U16),
+    # Packed 4:2:2, two bytes per pixel (cv_bridge treats these as 8UC2).
+    "yuv422": _Layout(2, _U8),
+    "uyvy": _Layout(2, _U8),
+    "yuv422_yuy2": _Layout(2, _U8),
+    "yuyv": _Layout(2, _U8),
+    **{
+        f"bayer_{pattern}{bits}": _Layout(1, _U8 if bits == 8 else _U16)
+        for pattern in ("rggb", "bggr", "gbrg", "grbg")
+        for bits in (8, 16)
+    },
+}
+
+# OpenCV's generic type names ("8UC3", "32FC1", ...), as cv_bridge accepts them.
+_GENERIC_ENCODING = re.compile(r"(8U|8S|16U|16S|32S|32F|64F)C([1-9][0-9]*)")
+_GENERIC_DTYPES = {
+    "8U": np.dtype(np.uint8),
+    "8S": np.dtype(np.int8),
+    "16U": np.dtype(np.uint16),
+    "16S": np.dtype(np.int16),
+    "32S": np.dtype(np.int32),
+    "32F": np.dtype(np.float32),
+    "64F": np.dtype(np.float64),
+}
+
+# ROS "yuv422" is UYVY byte order and "yuv422_yuy2" is YUYV (image_encodings.hpp); "uyvy"/"yuyv" are
+# the newer aliases.
+_YUV422_CODES = {
+    "yuv422": {"rgb8": cv2.COLOR_YUV2RGB_UYVY, "bgr8": cv2.COLOR_YUV2BGR_UYVY},
+    "uyvy": {"rgb8": cv2.COLOR_YUV2RGB_UYVY, "bgr8": cv2.COLOR_YUV2BGR_UYVY},
+    "yuv422_yuy2": {"rgb8": cv2.COLOR_YUV2RGB_YUY2, "bgr8": cv2.COLOR_YUV2BGR_YUY2},
+    "yuyv": {"rgb8": cv2.COLOR_YUV2RGB_YUY2, "bgr8": cv2.COLOR_YUV2BGR_YUY2},
+}
+
+# ROS names a Bayer pattern by its top-left 2x2 cell; OpenCV's legacy names use the second row's
+# 2nd and 3rd pixels, so ROS rggb is OpenCV "BG" (OpenCV 5 adds COLOR_BayerRGGB2RGB == BayerBG2RGB).
+# The legacy names exist in OpenCV 4 and 5; the mapping is checked on flat colour patches in the tests.
+_BAYER_CODES = {
+    "rggb": {"rgb8": cv2.COLOR_BayerBG2RGB, "bgr8": cv2.COLOR_BayerBG2BGR},
+    "bggr": {"rgb8": cv2.COLOR_BayerRG2RGB, "bgr8": cv2.COLOR_BayerRG2BGR},
+    "gbrg": {"rgb8": cv2.COLOR_BayerGR2RGB, "bgr8": cv2.COLOR_BayerGR2BGR},
+    "grbg": {"rgb8": cv2.COLOR_BayerGB2RGB, "bgr8": cv2.COLOR_BayerGB2BGR},
+}
+
+_ENGINE_ORDERS = ("rgb8", "bgr8")
+
+#: Encodings ``image_to_rgb`` accepts.
+RGB_SOURCE_ENCODINGS = frozenset(
+    {"rgb8", "bgr8", "rgba8", "bgra8", "rgb16", "bgr16", "rgba16", "bgra16", "mono8", "mono16", "8UC1", "8UC3", "8UC4"}
+    | set(_YUV422_CODES)
+    | {name for name in _NAMED_LAYOUTS if name.startswith("bayer_")}
+)
+
+
+def _layout(encoding: str) -> _Layout:
+    layout = _NAMED_LAYOUTS.get(encoding)
+    if layout is not None:
+        return layout
+    generic = _GENERIC_ENCODING.fullmatch(encoding)
+    if generic is not None:
+        return _Layout(int(generic.group(2)), _GENERIC_DTYPES[generic.group(1)])
+    raise ImageConversionError(f"unknown encoding {encoding!r}")
+
+
+def _byte_view(data, what: str) -> memoryview:
+    """``data`` as a flat byte memoryview (rclpy stores uint8[] as ``array.array('B')``; bytes also work)."""
+    try:
+        return memoryview(data).cast("B")
+    except TypeError as err:
+        raise ImageConversionError(
+            f"{what} is a {type(data).__name__}, expected a contiguous bytes-like buffer (bytes, array.array('B'))"
+        ) from err
+
+
+def _to_8bit(pixels: np.ndarray) -> np.ndarray:
+    # cv_bridge's 16 -> 8 bit rule: keep the high byte (value / 256).
+    return (pixels >> 8).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Image -> numpy
+
+
+def image_to_numpy(msg: Image) -> np.ndarray:
+    """Zero-copy view of ``msg.data``: HxW for one channel, HxWxC otherwise, dtype from the encoding.
+
+    Row padding (``step`` > row size) is skipped through the row stride, and 16-bit and wider data
+    keep the message's byte order in the dtype (``>u2`` when ``is_bigendian``), so nothing is copied.
+    """
+    encoding = msg.encoding
+    layout = _layout(encoding)
+    height, width, step = msg.height, msg.width, msg.step
+    if height == 0 or width == 0:
+        raise ImageConversionError(f"empty image {width}x{height} (width x height) for {encoding}")
+    itemsize = layout.dtype.itemsize
+    if itemsize == 1 and msg.is_bigendian:
+        raise ImageConversionError(f"is_bigendian set for 8-bit encoding {encoding}")
+    if encoding in _YUV422_CODES and width % 2:
+        raise ImageConversionError(f"width {width} is odd; {encoding} packs pixel pairs, so width must be even")
+
+    row_bytes = width * layout.channels * itemsize
+    if step < row_bytes:
+        row_formula = "width*channels" if itemsize == 1 else f"width*channels*{itemsize} bytes"
+        raise ImageConversionError(f"step {step} < {row_formula} {row_bytes} for {encoding}")
+    buffer = _byte_view(msg.data, "data")
+    needed = height * step
+    if buffer.nbytes < needed:
+        raise ImageConversionError(
+            f"data has {buffer.nbytes} bytes, expected at least {needed} (height {height} × step {step}) for {encoding}"
+        )
+
+    dtype = layout.dtype.newbyteorder(">" if msg.is_bigendian else "<") if itemsize > 1 else layout.dtype
+    if layout.channels == 1:
+        shape, strides = (height, width), (step, itemsize)
+    else:
+        shape, strides = (height, width, layout.channels), (step, layout.channels * itemsize, itemsize)
+    # np.ndarray over the buffer (unlike as_strided) bounds-checks the strides and keeps the buffer alive.
+    return np.ndarray(shape, dtype=dtype, buffer=buffer, strides=strides)
+
+
+def image_to_rgb(msg: Image, want: str = "rgb8") -> tuple[np.ndarray, str]:
+    """An HxWx3 uint8 array for the engine and its channel order, ``"rgb8"`` or ``"bgr8"``.
+
+    rgb8 and bgr8 come back as the zero-copy view in their own order (the engine swaps channels
+    itself); rgba8/bgra8 as a strided view without alpha. Only encodings that need a conversion
+    (mono, 16-bit, yuv422, bayer) produce a new array, in the ``want`` order. Generic ``8UC3``/``8UC4``
+    carry no channel order and, as in cv_bridge, are taken to already be in ``want`` order.
+    """
+    if want not in _ENGINE_ORDERS:
+        raise ImageConversionError(f"want must be 'rgb8' or 'bgr8', got {want!r}")
+    encoding = msg.encoding
+    pixels = image_to_numpy(msg)
+    try:
+        if encoding in ("rgb8", "bgr8"):
+            return pixels, encoding
+        if encoding in ("rgba8", "bgra8"):
+            return pixels[..., :3], encoding[:3] + "8"
+        if encoding in ("rgb16", "bgr16", "rgba16", "bgra16"):
+            return _to_8bit(pixels[..., :3]), encoding[:3] + "8"
+        if encoding == "8UC3":
+            return pixels, want
+        if encoding == "8UC4":
+            return pixels[..., :3], want
+        if encoding in ("mono8", "8UC1"):
+            return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB), want
+        if encoding == "mono16":
+            return cv2.cvtColor(_to_8bit(pixels), cv2.COLOR_GRAY2RGB), want
+        if encoding in _YUV422_CODES:
+            return cv2.cvtColor(pixels, _YUV422_CODES[encoding][want]), want
+        if encoding.startswith("bayer_"):
+            mosaic = pixels if pixels.dtype.itemsize == 1 else _to_8bit(pixels)
+            return cv2.cvtColor(mosaic, _BAYER_CODES[encoding[6:10]][want]), want
+    except cv2.error as err:
+        raise ImageConversionError(
+            f"OpenCV could not convert {encoding} {msg.width}x{msg.height} to {want}: {err}"
+        ) from err
+    raise ImageConversionError(
+        f"cannot convert {encoding} to {want}: not a colour, mono, yuv422 or bayer encoding "
+        f"(supported: {', '.join(sorted(RGB_SOURCE_ENCODINGS))})"
+    )
+
+
+def compressed_to_rgb(msg: CompressedImage) -> tuple[np.ndarray, str]:
+    """Decode a ``CompressedImage`` to an HxWx3 uint8 array, always ``"bgr8"`` (OpenCV's order).
+
+    The codec is sniffed from the data, so ``format`` may be "jpeg", "png" or image_transport's
+    "rgb8; jpeg compressed bgr8" style; only compressedDepth (a depth-specific header) is refused.
+    """
+    fmt = msg.format
+    if "compresseddepth" in fmt.lower():
+        raise ImageConversionError(f"format {fmt!r} is a compressedDepth image, which is not supported")
+    buffer = _byte_view(msg.data, "CompressedImage data")
+    if buffer.nbytes == 0:
+        raise ImageConversionError(f"could not decode {fmt!r} CompressedImage: data is empty (0 bytes)")
+    try:
+        bgr = cv2.imdecode(np.frombuffer(buffer, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as err:
+        raise ImageConversionError(f"could not decode {fmt!r} CompressedImage ({buffer.nbytes} bytes): {err}") from err
+    if bgr is None:
+        raise ImageConversionError(
+            f"could not decode {fmt!r} CompressedImage ({buffer.nbytes} bytes): not a valid image in a format OpenCV reads"
+        )
+    return bgr, "bgr8"
+
+
+# --------------------------------------------------------------------------------------------------
+# numpy -> Image
+
+
+def _checked_pixels(array: np.ndarray, encoding: str) -> tuple[np.ndarray, _Layout]:
+    """``array`` validated against ``encoding``, as a C-contiguous little-endian array (copied only if needed)."""
+    layout = _layout(encoding)
+    if not isinstance(array, np.ndarray):
+        raise ImageConversionError(f"expected a numpy array for {encoding}, got {type(array).__name__}")
+    if layout.channels == 1 and array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    expected_shape = "(height, width)" if layout.channels == 1 else f"(height, width, {layout.channels})"
+    if array.ndim != (2 if layout.channels == 1 else 3) or (layout.channels > 1 and array.shape[2] != layout.channels):
+        raise ImageConversionError(f"{encoding} needs an array of shape {expected_shape}, got {array.shape}")
+    if array.dtype.kind != layout.dtype.kind or array.dtype.itemsize != layout.dtype.itemsize:
+        raise ImageConversionError(f"{encoding} needs dtype {layout.dtype.name}, got {array.dtype}")
+    height, width = array.shape[:2]
+    if height == 0 or width == 0:
+        raise ImageConversionError(f"empty image {width}x{height} (width x height) for {encoding}")
+    if encoding in _YUV422_CODES and width % 2:
+        raise ImageConversionError(f"width {width} is odd; {encoding} packs pixel pairs, so width must be even")
+    # Messages are written little-endian (is_bigendian = 0); a no-op on little-endian hosts.
+    return np.ascontiguousarray(array, dtype=layout.dtype.newbyteorder("<")), layout
+
+
+def _byte_array(contiguous: np.ndarray) -> py_array:
+    # array('B').frombytes copies once straight from the numpy buffer. Assigning bytes to msg.data
+    # makes rclpy copy again into an array('B') (and, with ROS_PYTHON_CHECK_FIELDS=1, walk every byte).
+    data = py_array("B")
+    data.frombytes(contiguous.reshape(-1).view(np.uint8))  # frombytes rejects buffers with format '<H' etc.
+    return data
+
+
+def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
+    """A ``sensor_msgs/Image`` holding a copy of ``array`` (HxW or HxWxC, dtype matching ``encoding``)."""
+    pixels, layout = _checked_pixels(array, encoding)
+    height, width = pixels.shape[:2]
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height = height
+    msg.width = width
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = width * layout.channels * layout.dtype.itemsize
+    msg.data = _byte_array(pixels)
+    return msg
+
+
+_COMPRESSIBLE = {
+    "jpeg": {"rgb8", "bgr8", "mono8"},
+    "png": {"rgb8", "bgr8", "mono8", "mono16"},
+}
+
+
+def numpy_to_compressed(
+    array: np.ndarray, encoding: str, fmt: str = "jpeg", header=None, *, jpeg_quality: int = 90
+) -> CompressedImage:
+    """A ``sensor_msgs/CompressedImage`` (jpeg or png) of ``array``; ``format`` follows image_transport.
+
+    Colour images are stored as bgr8 whatever their input order, as compressed_image_transport does,
+    so ``format`` reads e.g. "rgb8; jpeg compressed bgr8".
+    """
+    codec = {"jpg": "jpeg"}.get(fmt.lower(), fmt.lower())
+    if codec not in _COMPRESSIBLE:
+        raise ImageConversionError(f"fmt must be 'jpeg' or 'png', got {fmt!r}")
+    if encoding not in _COMPRESSIBLE[codec]:
+        raise ImageConversionError(
+            f"cannot compress {encoding} as {codec}: supported encodings are {', '.join(sorted(_COMPRESSIBLE[codec]))}"
+        )
+    pixels, _ = _checked_pixels(array, encoding)
+    if encoding == "rgb8":
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if codec == "jpeg" else []
+    ok, encoded = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
+    if not ok:
+        raise ImageConversionError(f"OpenCV could not encode {encoding} {pixels.shape} as {codec}")
+    msg = CompressedImage()
+    if header is not None:
+        msg.header = header
+    stored = "bgr8" if encoding in ("rgb8", "bgr8") else encoding
+    msg.format = f"{encoding}; {codec} compressed {stored}"
+    msg.data = _byte_array(encoded)
+    return msg

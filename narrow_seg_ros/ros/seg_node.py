@@ -1,0 +1,361 @@
+"""``seg_node``: camera images in, segmentation masks out. A thin adapter over the engine.
+
+Subscribes ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage)
+with sensor-data QoS (REP-2003; reliability and depth settable), runs
+:class:`narrow_seg_ros.inference.engine.Segmenter` in a worker thread on the newest frame only
+(stale frames are dropped and counted), and publishes ``~/mask`` (mono8 class ids, 255 =
+unlabeled), ``~/color_mask`` and ``~/overlay`` (rgb8), ``~/confidence`` (mono8) and the latched
+``~/label_info``, every output with the input header unchanged. Outputs nobody subscribes to are
+not computed. Health goes to ``/diagnostics`` and to a periodic one-line log.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import deque
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import String
+
+from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, numpy_to_image
+
+# name: (default, description, read_only, extra descriptor fields)
+PARAMETERS = {
+    "weights": ("", "weights file (.pt) or exported .onnx; empty = the shipped weights of `model`", True, {}),
+    "model": ("ndnet45", "shipped model used when `weights` is empty: ndnet45 or vnet", True, {}),
+    "backend": ("auto", "auto, torch or onnxruntime", True, {}),
+    "device": ("auto", "auto, cpu, cuda, cuda:N", True, {}),
+    "fp16": (False, "half precision on CUDA", True, {}),
+    "input_width": (
+        0,
+        "network input width; 0 = the weights' training size",
+        True,
+        {"integer_range": [IntegerRange(from_value=0, to_value=8192, step=0)]},
+    ),
+    "input_height": (
+        0,
+        "network input height; 0 = the weights' training size",
+        True,
+        {"integer_range": [IntegerRange(from_value=0, to_value=8192, step=0)]},
+    ),
+    "resize_mode": ("stretch", "stretch or keep_aspect (padding, undone exactly on output)", True, {}),
+    "threads": (
+        0,
+        "CPU threads for the backend; 0 = library default",
+        True,
+        {"integer_range": [IntegerRange(from_value=0, to_value=256, step=0)]},
+    ),
+    "use_compressed": (False, "subscribe image/compressed (jpeg/png) instead of image", True, {}),
+    "qos_reliability": ("best_effort", "subscription reliability: best_effort or reliable", True, {}),
+    "qos_depth": (
+        5,
+        "subscription queue depth",
+        True,
+        {"integer_range": [IntegerRange(from_value=1, to_value=1000, step=0)]},
+    ),
+    "publish_color": (True, "compute and publish ~/color_mask", False, {}),
+    "publish_overlay": (True, "compute and publish ~/overlay", False, {}),
+    "publish_confidence": (False, "compute and publish ~/confidence", False, {}),
+    "overlay_alpha": (
+        0.5,
+        "weight of the color mask in ~/overlay",
+        False,
+        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)]},
+    ),
+    "diagnostics_period": (
+        1.0,
+        "seconds between /diagnostics messages",
+        True,
+        {"floating_point_range": [FloatingPointRange(from_value=0.1, to_value=60.0, step=0.0)]},
+    ),
+    "log_period": (
+        10.0,
+        "seconds between one-line status logs; 0 = never",
+        True,
+        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=3600.0, step=0.0)]},
+    ),
+}
+CHOICES = {
+    "backend": ("auto", "torch", "onnxruntime"),
+    "resize_mode": ("stretch", "keep_aspect"),
+    "qos_reliability": ("best_effort", "reliable"),
+    "model": ("ndnet45", "vnet"),
+}
+
+
+class ConfigurationError(ValueError):
+    """Bad parameters: the node refuses to start, with one clear message."""
+
+
+class RateMeter:
+    """Events per second over a sliding window."""
+
+    def __init__(self, window_s: float = 5.0):
+        self.window_s, self.stamps = window_s, deque()
+
+    def tick(self, now: float) -> None:
+        self.stamps.append(now)
+
+    def rate(self, now: float) -> float:
+        while self.stamps and now - self.stamps[0] > self.window_s:
+            self.stamps.popleft()
+        if len(self.stamps) < 2:
+            return 0.0
+        return (len(self.stamps) - 1) / max(1e-9, self.stamps[-1] - self.stamps[0])
+
+
+class SegNode(Node):
+    def __init__(self, segmenter_factory=None, **kwargs):
+        super().__init__("seg_node", **kwargs)
+        for name, (default, description, read_only, extra) in PARAMETERS.items():
+            self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, read_only=read_only, **extra)
+            )
+        self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self._validate(self.params)
+        self.segmenter = (segmenter_factory or build_segmenter)(self.params)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self.pub_mask = self.create_publisher(Image, "~/mask", 1)
+        self.pub_color = self.create_publisher(Image, "~/color_mask", 1)
+        self.pub_overlay = self.create_publisher(Image, "~/overlay", 1)
+        self.pub_confidence = self.create_publisher(Image, "~/confidence", 1)
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            history=HistoryPolicy.KEEP_LAST,
+        )
+        self.pub_label_info = self.create_publisher(String, "~/label_info", latched)
+        self.pub_label_info.publish(String(data=label_info_json(self.segmenter)))
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=self.params["qos_depth"],
+            reliability=ReliabilityPolicy.RELIABLE
+            if self.params["qos_reliability"] == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT,
+            durability=qos_profile_sensor_data.durability,
+        )
+        if self.params["use_compressed"]:
+            self.sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
+        else:
+            self.sub = self.create_subscription(Image, "image", self._on_image, qos)
+
+        # newest-frame slot shared with the worker
+        self._lock = threading.Condition()
+        self._pending = None
+        self._running = True
+        self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0}
+        self._in_rate, self._out_rate = RateMeter(), RateMeter()
+        self._latency_ms = deque(maxlen=100)
+        self._engine_ms = deque(maxlen=100)
+        self._last_error_log: dict[str, float] = {}
+        self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
+        self._worker.start()
+        self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
+        if self.params["log_period"] > 0:
+            self.create_timer(self.params["log_period"], self._log_status)
+        self.get_logger().info(
+            f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[1]}x{self.segmenter.input_size[0]}, "
+            f"subscribed to {self.sub.topic_name} ({self.params['qos_reliability']}, depth {self.params['qos_depth']})"
+        )
+
+    # -------------------------------------------------------------------- parameters
+    def _validate(self, p: dict) -> None:
+        for name, choices in CHOICES.items():
+            if p[name] not in choices:
+                raise ConfigurationError(f"parameter {name}={p[name]!r} is not one of {', '.join(choices)}")
+        if (p["input_width"] == 0) != (p["input_height"] == 0):
+            raise ConfigurationError("set both input_width and input_height, or neither")
+        device = p["device"]
+        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise ConfigurationError(f"parameter device={device!r}: use auto, cpu, cuda or cuda:N")
+        if p["fp16"] and device == "cpu":
+            raise ConfigurationError("parameter fp16=true needs a CUDA device, but device=cpu")
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        for param in params:
+            if param.name == "overlay_alpha" and not 0.0 <= param.value <= 1.0:
+                return SetParametersResult(successful=False, reason="overlay_alpha must be within [0, 1]")
+        for param in params:
+            if param.name in self.params:
+                self.params[param.name] = param.value
+        return SetParametersResult(successful=True)
+
+    # -------------------------------------------------------------------- data path
+    def _on_image(self, msg) -> None:
+        now = time.monotonic()
+        self._in_rate.tick(now)
+        with self._lock:
+            self.stats["received"] += 1
+            if self._pending is not None:
+                self.stats["dropped"] += 1  # the worker is busy: keep only the newest frame
+            self._pending = (msg, now)
+            self._lock.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and self._running:
+                    self._lock.wait()
+                if not self._running:
+                    return
+                msg, received = self._pending
+                self._pending = None
+            try:
+                self._process(msg, received)
+            except ImageConversionError as exc:
+                self.stats["invalid"] += 1
+                self._throttled_error("invalid", f"dropped invalid frame: {exc}")
+            except Exception as exc:  # keep serving whatever one frame did
+                self.stats["failed"] += 1
+                self._throttled_error(type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}")
+
+    def _wanted(self, publisher, flag: str | None = None) -> bool:
+        return (flag is None or self.params[flag]) and publisher.get_subscription_count() > 0
+
+    def _process(self, msg, received: float) -> None:
+        want_mask = self._wanted(self.pub_mask)
+        want_color = self._wanted(self.pub_color, "publish_color")
+        want_overlay = self._wanted(self.pub_overlay, "publish_overlay")
+        want_conf = self._wanted(self.pub_confidence, "publish_confidence")
+        if not (want_mask or want_color or want_overlay or want_conf):
+            return  # nobody listens: compute nothing
+        if isinstance(msg, CompressedImage):
+            image, encoding = compressed_to_rgb(msg)
+        else:
+            image, encoding = image_to_rgb(msg)
+        result = self.segmenter.segment(
+            image,
+            encoding,
+            confidence=want_conf,
+            color=want_color,
+            overlay=want_overlay,
+            overlay_alpha=float(self.params["overlay_alpha"]),
+        )
+        header = msg.header
+        if want_mask:
+            self.pub_mask.publish(numpy_to_image(result.mask, "mono8", header))
+        if want_color:
+            self.pub_color.publish(numpy_to_image(result.color, "rgb8", header))
+        if want_overlay:
+            self.pub_overlay.publish(numpy_to_image(result.overlay, "rgb8", header))
+        if want_conf:
+            self.pub_confidence.publish(numpy_to_image(result.confidence, "mono8", header))
+        now = time.monotonic()
+        self.stats["processed"] += 1
+        self._out_rate.tick(now)
+        self._latency_ms.append((now - received) * 1e3)
+        self._engine_ms.append(result.timings["total_ms"])
+
+    def _throttled_error(self, key: str, text: str, period_s: float = 5.0) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log.get(key, -1e9) >= period_s:
+            self._last_error_log[key] = now
+            self.get_logger().error(text)
+
+    # -------------------------------------------------------------------- health
+    def health(self) -> dict:
+        now = time.monotonic()
+        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        return {
+            "input_rate_hz": round(self._in_rate.rate(now), 2),
+            "processed_rate_hz": round(self._out_rate.rate(now), 2),
+            "latency_ms": round(mean(self._latency_ms), 1),
+            "engine_ms": round(mean(self._engine_ms), 1),
+            **self.stats,
+            "backend": self.segmenter.describe(),
+        }
+
+    def _publish_diagnostics(self) -> None:
+        h = self.health()
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: segmentation", hardware_id="")
+        if h["received"] == 0 or h["input_rate_hz"] == 0:
+            status.level, status.message = DiagnosticStatus.WARN, f"no images on {self.sub.topic_name}"
+        elif h["processed_rate_hz"] < 0.5 * h["input_rate_hz"]:
+            status.level, status.message = DiagnosticStatus.WARN, "dropping most frames (model slower than camera)"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "segmenting"
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in h.items()]
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [status]
+        self.pub_diagnostics.publish(array)
+
+    def _log_status(self) -> None:
+        h = self.health()
+        self.get_logger().info(
+            f"in {h['input_rate_hz']:.1f} Hz, out {h['processed_rate_hz']:.1f} Hz, latency {h['latency_ms']:.0f} ms "
+            f"(engine {h['engine_ms']:.0f} ms), dropped {h['dropped']}, invalid {h['invalid']}, failed {h['failed']}"
+        )
+
+    def destroy_node(self):
+        with self._lock:
+            self._running = False
+            self._lock.notify_all()
+        self._worker.join(timeout=5)
+        return super().destroy_node()
+
+
+def label_info_json(segmenter) -> str:
+    """Class ids, names and rgb colors; 255 is 'unlabeled' in ~/mask."""
+    classes = [
+        {"id": i, "name": name, "color": [int(c) for c in segmenter.palette[i]]}
+        for i, name in enumerate(segmenter.class_names)
+    ]
+    return json.dumps({"classes": classes, "ignore_id": 255, "ignore_name": "unlabeled"})
+
+
+def build_segmenter(params: dict):
+    from ..inference.engine import Segmenter
+    from ..resources import shipped_weights
+
+    weights = params["weights"] or str(shipped_weights(params["model"]))
+    size = (params["input_height"], params["input_width"]) if params["input_width"] else None
+    try:
+        return Segmenter.from_weights(
+            weights,
+            backend=params["backend"],
+            device=params["device"],
+            fp16=params["fp16"],
+            input_size=size,
+            resize_mode=params["resize_mode"],
+            threads=params["threads"] or None,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = SegNode()
+    except ConfigurationError as exc:
+        print(f"[seg_node] FATAL: bad configuration: {exc}", file=sys.stderr, flush=True)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

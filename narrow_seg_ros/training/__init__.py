@@ -1,0 +1,1 @@
+"""Training and evaluation: YAML configs, the (DDP-capable) training loop, validation."""

@@ -1,0 +1,104 @@
+"""Training configs: small YAML files under config/ plus command-line overrides (MMSeg-style)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+# Every key a config may set, with its default. Unknown keys are an error (typos fail fast).
+DEFAULTS: dict = {
+    "model": {"name": "ndnet45", "options": {}},
+    "data": {
+        "root": "data/synth",
+        "train_split": "train",
+        "val_split": "val",
+        "crop": [512, 1024],
+        "base_size": None,  # [H, W] every sample is resized to before augmentation
+        "scales": [0.75, 1.0, 1.25, 1.5, 1.75, 2.0],
+        "flip": True,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "num_workers": 2,
+        "val_size": None,  # [H, W] network input for validation; None = native resolution
+        "val_max_images": None,
+    },
+    "optim": {
+        "name": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "betas": [0.9, 0.999],
+        "weight_decay": 5.0e-4,
+        "no_decay_bn_bias": True,
+    },
+    # milestones are fractions of train.iters when < 1, else absolute iterations.
+    "schedule": {"name": "step", "milestones": [0.4375, 0.75], "gamma": 0.1, "power": 0.9, "warmup_iters": 0},
+    "train": {
+        "iters": 80000,
+        "batch_size": 16,
+        "aux_weight": 0.4,
+        "amp": True,
+        "device": "auto",
+        "seed": 0,
+        "log_interval": 20,
+        "val_interval": 2000,
+        "checkpoint_interval": 1000,
+        "num_samples": 4,
+        "out": "runs/train",
+    },
+}
+
+
+def _merge(base: dict, update: dict, path: str = "") -> dict:
+    for key, value in update.items():
+        where = f"{path}{key}"
+        if key not in base:
+            raise ValueError(f"unknown config key {where!r}")
+        if isinstance(base[key], dict) and key != "options":
+            if not isinstance(value, dict):
+                raise ValueError(f"config key {where!r} must be a mapping")
+            _merge(base[key], value, where + ".")
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Defaults ← YAML file ← overrides (a nested dict, or {'a.b': value} dotted keys)."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a config is a YAML mapping")
+        _merge(config, data)
+    for dotted, value in (overrides or {}).items():
+        nested: dict = {}
+        cursor = nested
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            cursor = cursor.setdefault(part, {})
+        cursor[leaf] = value
+        _merge(config, nested)
+    validate(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    train, data, sched = config["train"], config["data"], config["schedule"]
+    if train["iters"] < 1 or train["batch_size"] < 1:
+        raise ValueError("train.iters and train.batch_size must be >= 1")
+    if len(data["crop"]) != 2 or min(data["crop"]) < 1:
+        raise ValueError(f"data.crop must be [H, W], got {data['crop']}")
+    if config["optim"]["name"] not in ("sgd", "adam", "adamw"):
+        raise ValueError(f"optim.name must be sgd, adam or adamw, got {config['optim']['name']!r}")
+    if sched["name"] not in ("step", "poly"):
+        raise ValueError(f"schedule.name must be step or poly, got {sched['name']!r}")
+
+
+def milestones(config: dict) -> list[int]:
+    iters = config["train"]["iters"]
+    return [int(m * iters) if m < 1 else int(m) for m in config["schedule"]["milestones"]]

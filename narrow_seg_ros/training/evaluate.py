@@ -1,0 +1,66 @@
+"""Validation: run a model over a labelled split and fill a confusion matrix.
+
+The network sees each image resized to ``input_size`` (what the deployed engine does by default)
+and its logits are upsampled to the label's own resolution, so the score is the one a user gets
+at the camera's resolution.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..metrics import ConfusionMatrix
+
+
+def image_to_tensor(image_rgb: np.ndarray, mean, std, size=None) -> torch.Tensor:
+    """uint8 HxWx3 RGB → normalised float32 1x3xHxW, optionally resized (bilinear) to ``size``."""
+    if size is not None and tuple(image_rgb.shape[:2]) != tuple(size):
+        image_rgb = cv2.resize(image_rgb, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    x = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1).float().div_(255)
+    x = (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    return x.unsqueeze(0)
+
+
+@torch.no_grad()
+def predict(model, image_rgb: np.ndarray, mean, std, input_size=None, device="cpu") -> torch.Tensor:
+    """Class-index mask (H, W) at the image's own resolution."""
+    x = image_to_tensor(image_rgb, mean, std, input_size).to(device)
+    low = model(x, full_resolution=False).float()
+    logits = F.interpolate(low, size=image_rgb.shape[:2], mode="bilinear", align_corners=model.align_corners)
+    return logits.argmax(1)[0].cpu()
+
+
+def evaluate(
+    model,
+    dataset,
+    num_classes: int,
+    mean,
+    std,
+    input_size=None,
+    device="cpu",
+    max_images=None,
+    progress: bool = False,
+    on_prediction=None,
+) -> ConfusionMatrix:
+    """Confusion matrix of ``model`` over ``dataset`` (raw (image_rgb, train_id_target) pairs).
+
+    ``on_prediction(i, image, target, pred)`` is called for each image (used for sample PNGs).
+    """
+    was_training = model.training
+    model.eval()
+    matrix = ConfusionMatrix(num_classes)
+    count = len(dataset) if max_images is None else min(len(dataset), max_images)
+    try:
+        for i in tqdm(range(count), desc="eval", disable=not progress, leave=False):
+            image, target = dataset[i]
+            pred = predict(model, image, mean, std, input_size, device)
+            matrix.update(pred, torch.as_tensor(np.asarray(target)))
+            if on_prediction is not None:
+                on_prediction(i, image, target, pred.numpy())
+    finally:
+        model.train(was_training)
+    return matrix

@@ -1,0 +1,310 @@
+"""The training loop: iteration-based, DDP through torchrun, AMP on CUDA, exact resume.
+
+Launch on one process (CPU or one GPU) with ``narrow-seg train``; on several GPUs or nodes with
+``torchrun --nproc_per_node=K -m narrow_seg_ros.cli.main train ...`` (torchrun sets RANK,
+WORLD_SIZE and LOCAL_RANK; we use torch.distributed, nothing home-made). Rank 0 logs, validates
+and writes files; checkpoints are atomic and hold everything needed to continue exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.cityscapes import CityscapesDataset
+from ..data.labels import CLASS_NAMES, PALETTE
+from ..data.transforms import TrainTransform
+from ..losses import upsampled_cross_entropy
+from ..models import build_model
+from ..weights import Weights, atomic_torch_save, save_weights
+from .config import milestones
+from .evaluate import evaluate
+from .report import plot_curves, save_sample_grid, truncate_csv
+from .sampling import ResumableSampler, SeededSamples
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "weights.pt"
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))) if world > 1 else (0, 1, 0)
+
+
+def _device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("train.device asks for CUDA but no CUDA device is available")
+        torch.cuda.set_device(device)
+    return device
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, no_decay_bn_bias: bool) -> list[dict]:
+    """Weight decay on conv weights only when ``no_decay_bn_bias`` (BN affine and biases are 1-D)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if no_decay_bn_bias and p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model, optim: dict) -> torch.optim.Optimizer:
+    groups = param_groups(model, optim["weight_decay"], optim["no_decay_bn_bias"])
+    if optim["name"] == "sgd":
+        return torch.optim.SGD(groups, lr=optim["lr"], momentum=optim["momentum"])
+    cls = torch.optim.Adam if optim["name"] == "adam" else torch.optim.AdamW
+    return cls(groups, lr=optim["lr"], betas=tuple(optim["betas"]))
+
+
+def lr_factor(config: dict):
+    """Multiplier of the base lr at iteration ``it``: linear warm-up, then step or poly decay."""
+    sched, iters = config["schedule"], config["train"]["iters"]
+    steps, warmup = milestones(config), sched["warmup_iters"]
+
+    def factor(it: int) -> float:
+        scale = min(1.0, (it + 1) / warmup) if warmup else 1.0
+        if sched["name"] == "step":
+            return scale * sched["gamma"] ** bisect.bisect_right(steps, it)
+        return scale * max(0.0, 1 - it / iters) ** sched["power"]
+
+    return factor
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM finish the current iteration, write a checkpoint, then stop."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def train(config: dict, resume: bool = False) -> dict:
+    """Train per ``config`` (see training/config.py); returns the final validation summary."""
+    rank, world, local_rank = _distributed()
+    tcfg, dcfg = config["train"], config["data"]
+    device = _device(tcfg["device"], local_rank)
+    cuda = device.type == "cuda"
+    amp = bool(tcfg["amp"]) and cuda
+    out = Path(tcfg["out"])
+    is_main = rank == 0
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    torch.manual_seed(tcfg["seed"])  # identical initial weights on every rank
+    num_classes = len(CLASS_NAMES)
+    model = build_model(config["model"]["name"], num_classes=num_classes, **config["model"]["options"]).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
+    optimizer = build_optimizer(model, config["optim"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    start = 0
+    checkpoint_path = out / CHECKPOINT
+    if resume:
+        if not checkpoint_path.is_file():
+            raise ValueError(f"--resume: no checkpoint at {checkpoint_path}")
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["iteration"])
+        if is_main:
+            for log in ("log.csv", "val.csv"):
+                truncate_csv(out / log, start)
+            print(f"resumed from {checkpoint_path} at iteration {start}")
+
+    train_set = CityscapesDataset(dcfg["root"], dcfg["train_split"])
+    transform = TrainTransform(
+        crop_size=tuple(dcfg["crop"]),
+        scales=tuple(dcfg["scales"]),
+        base_size=dcfg["base_size"],
+        mean=dcfg["mean"],
+        std=dcfg["std"],
+        flip=dcfg["flip"],
+    )
+    sampler = ResumableSampler(len(train_set), tcfg["batch_size"], tcfg["seed"], rank, world, start)
+    loader = DataLoader(
+        SeededSamples(train_set, transform),
+        batch_size=tcfg["batch_size"],
+        sampler=sampler,
+        num_workers=dcfg["num_workers"],
+        pin_memory=cuda,
+        drop_last=True,
+        persistent_workers=dcfg["num_workers"] > 0,
+    )
+    val_set = CityscapesDataset(dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
+    input_size = list(dcfg["base_size"] or train_set.image_size(0))
+
+    def weights_contract(metadata: dict) -> Weights:
+        options = {k: v for k, v in config["model"]["options"].items() if k != "aux_head"}
+        return Weights(
+            model=config["model"]["name"],
+            model_options=options,
+            class_names=list(CLASS_NAMES),
+            palette=PALETTE.tolist(),
+            mean=list(dcfg["mean"]),
+            std=list(dcfg["std"]),
+            input_size=input_size,
+            state_dict={k: v for k, v in model.state_dict().items() if not k.startswith("aux_head.")},
+            metadata=metadata,
+        )
+
+    def save_checkpoint(iteration: int) -> None:
+        atomic_torch_save(
+            {
+                "iteration": iteration,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "config": config,
+            },
+            checkpoint_path,
+        )
+
+    summary: dict = {}
+
+    def validate(iteration: int) -> dict:
+        samples_dir = out / "samples"
+
+        def keep_sample(i, image, target, pred):
+            if i < tcfg["num_samples"]:
+                save_sample_grid(samples_dir / f"iter_{iteration:06d}_{i}.png", image, target, pred, PALETTE)
+
+        matrix = evaluate(
+            model,
+            val_set,
+            num_classes,
+            dcfg["mean"],
+            dcfg["std"],
+            dcfg["val_size"] or input_size,
+            device,
+            dcfg["val_max_images"],
+            on_prediction=keep_sample,
+        )
+        result = matrix.summary(list(CLASS_NAMES))
+        _append_csv(
+            out / "val.csv",
+            {
+                "iteration": iteration,
+                "miou": round(result["miou"], 5),
+                "pixel_accuracy": round(result["pixel_accuracy"], 5),
+            },
+        )
+        return result
+
+    align = model.align_corners
+    has_aux = model.aux_head is not None
+    data_iter = iter(loader)
+    bar = tqdm(total=tcfg["iters"], initial=start, disable=not is_main, dynamic_ncols=True, desc="train")
+    window_loss, window_start, window_images = [], time.perf_counter(), 0
+    net.train()
+    with _StopRequest() as stop:
+        it = start
+        while it < tcfg["iters"]:
+            images, targets = next(data_iter)
+            images = images.to(device, non_blocking=True)
+            if cuda:
+                images = images.contiguous(memory_format=torch.channels_last)
+            targets = targets.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                if has_aux:
+                    low, aux = net(images, return_aux=True, full_resolution=False)
+                else:
+                    low, aux = net(images, full_resolution=False), None
+            loss = upsampled_cross_entropy(low.float(), targets, align)
+            if aux is not None:
+                loss = loss + tcfg["aux_weight"] * upsampled_cross_entropy(aux.float(), targets, align)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            it += 1
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at iteration {it}")
+            window_loss.append(loss.item())
+            window_images += images.shape[0] * world
+            bar.update(1)
+            if is_main and (it % tcfg["log_interval"] == 0 or it == tcfg["iters"]):
+                seconds = time.perf_counter() - window_start
+                row = {
+                    "iteration": it,
+                    "loss": round(float(np.mean(window_loss)), 5),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "images_per_s": round(window_images / seconds, 3),
+                }
+                _append_csv(out / "log.csv", row)
+                bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}", img_s=f"{row['images_per_s']:.1f}")
+                window_loss, window_start, window_images = [], time.perf_counter(), 0
+            last = it == tcfg["iters"]
+            if is_main and (it % tcfg["checkpoint_interval"] == 0 or last or stop.requested):
+                save_checkpoint(it)
+            if val_set is not None and is_main and (it % tcfg["val_interval"] == 0 or last):
+                summary = validate(it)
+                bar.write(f"iteration {it}: val mIoU {100 * summary['miou']:.2f} %")
+                plot_curves(out)
+            if world > 1:
+                dist.barrier()
+            if stop.requested:
+                bar.close()
+                print(f"stopped at iteration {it}; checkpoint written, continue with --resume")
+                return summary
+    bar.close()
+    if is_main:
+        metadata = {"iterations": tcfg["iters"], "config": config}
+        if summary:
+            metadata["val_miou"] = summary["miou"]
+        save_weights(weights_contract(metadata), out / WEIGHTS)
+        plot_curves(out)
+        print(f"weights written to {out / WEIGHTS}")
+    if world > 1:
+        dist.destroy_process_group()
+    return summary
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,0 +1,65 @@
+"""Training reports: loss / mIoU curves (PNG) and sample prediction grids."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def truncate_csv(path: Path, last_iteration: int) -> None:
+    """Drop rows logged after ``last_iteration`` (work lost by a kill, redone after --resume)."""
+    rows = [r for r in _read_csv(path) if int(r["iteration"]) <= last_iteration]
+    if not path.exists():
+        return
+    with path.open("w", newline="") as fh:
+        if rows:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def plot_curves(out: Path) -> Path | None:
+    """out/curves.png: training loss and validation mIoU against iteration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    log, val = _read_csv(out / "log.csv"), _read_csv(out / "val.csv")
+    if not log:
+        return None
+    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot([int(r["iteration"]) for r in log], [float(r["loss"]) for r in log])
+    ax_loss.set(xlabel="iteration", ylabel="loss", title="training loss", yscale="log")
+    if val:
+        ax_miou.plot([int(r["iteration"]) for r in val], [100 * float(r["miou"]) for r in val], marker="o")
+    ax_miou.set(xlabel="iteration", ylabel="mIoU %", title="validation mIoU")
+    fig.tight_layout()
+    path = out / "curves.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def colorize(mask: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Class ids → RGB; ids outside the palette (255 = ignore) are black."""
+    lut = np.zeros((256, 3), np.uint8)
+    lut[: len(palette)] = palette
+    return lut[mask]
+
+
+def save_sample_grid(path: Path, image_rgb, target, pred, palette) -> None:
+    """image | ground truth | prediction, side by side."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = np.concatenate([image_rgb, colorize(np.asarray(target), palette), colorize(pred, palette)], axis=1)
+    cv2.imwrite(str(path), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))

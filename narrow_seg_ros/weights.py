@@ -1,0 +1,103 @@
+"""The weights file: the one contract between training and deployment.
+
+A weights file is a ``torch.save``-d dict of plain types and tensors, so it loads with
+``torch.load(path, weights_only=True)`` (no pickle code execution). It records everything an
+engine needs to run the network without the training config: model name and options, class
+names, palette, input normalisation, training input size, the state dict, and free-form training
+metadata. Writes are atomic (temporary file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .models import build_model
+
+FORMAT = "narrow_seg_ros.weights/1"
+
+
+@dataclass
+class Weights:
+    model: str
+    class_names: list[str]
+    palette: list[list[int]]  # RGB per class id
+    mean: list[float]  # RGB, applied to pixel / 255
+    std: list[float]
+    input_size: list[int]  # [height, width] the network was trained at
+    state_dict: dict[str, torch.Tensor]
+    model_options: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def build_model(self) -> torch.nn.Module:
+        """The network with these weights loaded, in eval mode."""
+        model = build_model(self.model, num_classes=self.num_classes, **self.model_options)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "model": self.model,
+            "model_options": dict(self.model_options),
+            "class_names": list(self.class_names),
+            "palette": [list(map(int, c)) for c in self.palette],
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "input_size": [int(v) for v in self.input_size],
+            "metadata": dict(self.metadata),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+        }
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_weights(weights: Weights, path: str | os.PathLike) -> None:
+    atomic_torch_save(weights.to_dict(), path)
+
+
+def load_weights(path: str | os.PathLike) -> Weights:
+    """Load and validate a weights file; raises ValueError with a specific message if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"weights file not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, or not a torch file
+        raise ValueError(f"cannot read weights file {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a narrow_seg_ros weights file (expected format {FORMAT!r})")
+    fields = ("model", "class_names", "palette", "mean", "std", "input_size", "state_dict")
+    missing = [k for k in fields if k not in data]
+    if missing:
+        raise ValueError(f"weights file {path} lacks {', '.join(missing)}")
+    weights = Weights(
+        **{k: data[k] for k in fields}, model_options=data.get("model_options", {}), metadata=data.get("metadata", {})
+    )
+    if len(weights.palette) != weights.num_classes or any(len(c) != 3 for c in weights.palette):
+        raise ValueError(f"weights file {path}: palette must have one RGB triple per class")
+    if len(weights.mean) != 3 or len(weights.std) != 3 or min(weights.std) <= 0:
+        raise ValueError(f"weights file {path}: mean/std must be 3 values each, std > 0")
+    return weights

@@ -1,0 +1,286 @@
+"""seg_node over real middleware: camera publisher process → seg_node process → this process.
+
+DDS stays on this host: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, the project's Fast DDS profile
+(loopback UDP + shared memory) and a domain id of this test run's own.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent / "ros_helpers"))
+from camera_publisher import make_frame  # noqa: E402
+
+INPUT_SIZE = (256, 512)
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    env = {
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_localhost.xml"),
+        "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
+        "NARROW_SEG_CACHE": str(tmp_path_factory.mktemp("cache")),
+        "PYTHONUNBUFFERED": "1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    rclpy.init()
+    node = rclpy.create_node("test_listener")
+    yield node
+    node.destroy_node()
+    rclpy.try_shutdown()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """Random-init NDNet45 in the weights contract (the contract, not the training, is under test)."""
+    from narrow_seg_ros.data.labels import CLASS_NAMES, PALETTE
+    from narrow_seg_ros.models import build_model
+    from narrow_seg_ros.weights import Weights, save_weights
+
+    torch.manual_seed(0)
+    model = build_model("ndnet45").eval()
+    with torch.no_grad():  # BN statistics as after training, so logits vary across the image
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.fill_(4.0)
+    path = tmp_path_factory.mktemp("w") / "ndnet45_test.pt"
+    save_weights(
+        Weights(
+            model="ndnet45",
+            class_names=list(CLASS_NAMES),
+            palette=PALETTE.tolist(),
+            mean=[0.5] * 3,
+            std=[0.5] * 3,
+            input_size=list(INPUT_SIZE),
+            state_dict=model.state_dict(),
+        ),
+        path,
+    )
+    return path
+
+
+def start_node(weights, *params, timeout=120):
+    cmd = [
+        sys.executable,
+        "-m",
+        "narrow_seg_ros.ros.seg_node",
+        "--ros-args",
+        "--params-file",
+        str(REPO / "config" / "seg.yaml"),
+        "-p",
+        f"weights:={weights}",
+        "-p",
+        "backend:=torch",
+    ]
+    for p in params:
+        cmd += ["-p", p]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def publish(*args):
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "ros_helpers" / "camera_publisher.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+class Collector:
+    def __init__(self, node, topics, reliable=True):
+        qos = QoSProfile(
+            depth=50, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+        )
+        self.msgs = {t: [] for t in topics}
+        self.subs = [node.create_subscription(Image, t, lambda m, t=t: self.msgs[t].append(m), qos) for t in topics]
+        self.node = node
+
+    def spin_until(self, done, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done():
+            rclpy.spin_once(self.node, timeout_sec=0.1)
+        return done()
+
+    def close(self):
+        for s in self.subs:
+            self.node.destroy_subscription(s)
+
+
+def wait_for_node(ros, proc, topic="/seg_node/mask", timeout=120):
+    deadline = time.monotonic() + timeout
+    while ros.count_publishers(topic) == 0:
+        assert proc.poll() is None, f"seg_node exited early:\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, "seg_node did not start"
+        rclpy.spin_once(ros, timeout_sec=0.2)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.stdout.read() if proc.stdout else ""
+
+
+def offline_mask(weights, frame_rgb):
+    from narrow_seg_ros.inference.engine import Segmenter
+
+    engine = Segmenter.from_weights(weights, backend="torch", device="cpu", warmup=0)
+    return engine.segment(frame_rgb, "rgb8").mask
+
+
+def headers_equal(a, b):
+    return a.frame_id == b.frame_id and a.stamp.sec == b.stamp.sec and a.stamp.nanosec == b.stamp.nanosec
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        ("best_effort", "bgr8", 1024, 2048),
+        ("reliable", "rgb8", 1080, 1920),
+    ],
+    ids=["best-effort-bgr8-1024x2048", "reliable-rgb8-1920x1080"],
+)
+def test_pipeline_outputs(ros, weights_file, variant):
+    reliability, encoding, height, width = variant
+    node = start_node(weights_file, f"qos_reliability:={reliability}", "publish_confidence:=true")
+    topics = ["/seg_node/mask", "/seg_node/color_mask", "/seg_node/overlay", "/seg_node/confidence", "/image"]
+    collect = Collector(ros, topics, reliable=reliability == "reliable")
+    try:
+        wait_for_node(ros, node)
+        args = ["--width", str(width), "--height", str(height), "--encoding", encoding, "--count", "6", "--rate", "1"]
+        camera = publish(*args, *(["--reliable"] if reliability == "reliable" else []))
+        ok = collect.spin_until(lambda: all(len(collect.msgs[t]) >= 3 for t in topics[:4]), 90)
+        camera.wait(timeout=60)
+        assert ok, {t: len(v) for t, v in collect.msgs.items()}
+    finally:
+        log = stop(node)
+        collect.close()
+    sent = {m.header.frame_id: m.header for m in collect.msgs["/image"]}
+    expected = {
+        "/seg_node/mask": "mono8",
+        "/seg_node/color_mask": "rgb8",
+        "/seg_node/overlay": "rgb8",
+        "/seg_node/confidence": "mono8",
+    }
+    for topic, enc in expected.items():
+        for msg in collect.msgs[topic]:
+            assert (msg.height, msg.width, msg.encoding) == (height, width, enc), topic
+            assert headers_equal(msg.header, sent[msg.header.frame_id]), topic
+    from narrow_seg_ros.ros.image_conversion import image_to_numpy
+
+    for msg in collect.msgs["/seg_node/mask"][:2]:
+        mask = image_to_numpy(msg)
+        assert mask.max() < 19
+        index = int(msg.header.frame_id.split("_")[1])
+        reference = offline_mask(weights_file, make_frame(index, height, width))
+        assert np.array_equal(mask, reference), f"{(mask != reference).mean():.4%} of pixels differ"
+    assert "Traceback" not in log
+
+
+def test_label_info_reaches_late_subscriber(ros, weights_file):
+    node = start_node(weights_file)
+    try:
+        wait_for_node(ros, node)
+        time.sleep(2.0)  # subscribe well after the node published its label info
+        got = []
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        sub = ros.create_subscription(String, "/seg_node/label_info", lambda m: got.append(m.data), qos)
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            rclpy.spin_once(ros, timeout_sec=0.1)
+        ros.destroy_subscription(sub)
+    finally:
+        stop(node)
+    assert got, "no label info"
+    info = json.loads(got[0])
+    assert info["ignore_id"] == 255
+    assert [c["id"] for c in info["classes"]] == list(range(19))
+    assert info["classes"][0]["name"] == "road" and info["classes"][0]["color"] == [128, 64, 128]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "compressed"])
+def test_malformed_frames_are_dropped_and_node_keeps_serving(ros, weights_file, compressed):
+    params = ["use_compressed:=true"] if compressed else []
+    node = start_node(weights_file, *params, "publish_overlay:=false", "publish_color:=false")
+    collect = Collector(ros, ["/seg_node/mask"])
+    try:
+        wait_for_node(ros, node)
+        camera = publish(
+            "--count",
+            "12",
+            "--rate",
+            "2",
+            "--malformed-every",
+            "2",
+            "--reliable",
+            *(["--compressed"] if compressed else []),
+        )
+        # 6 good frames interleaved with 6 malformed ones: every good one must come out
+        collect.spin_until(lambda: len(collect.msgs["/seg_node/mask"]) >= 6, 60)
+        camera.wait(timeout=60)
+        alive = node.poll() is None
+    finally:
+        log = stop(node)
+        collect.close()
+    assert alive, log
+    ids = sorted(int(m.header.frame_id.split("_")[1]) for m in collect.msgs["/seg_node/mask"])
+    assert ids == [0, 2, 4, 6, 8, 10], (ids, log)
+    assert "dropped invalid frame" in log and "Traceback" not in log
+    if not compressed:
+        assert "step" in log  # the specific reason is logged
+    else:
+        assert "decode" in log
+
+
+@pytest.mark.parametrize(
+    "param, message",
+    [
+        ("backend:=quantum", "backend"),
+        ("resize_mode:=squash", "resize_mode"),
+        ("weights:=/nonexistent/w.pt", "not found"),
+        ("overlay_alpha:=2.0", "overlay_alpha"),
+        ("input_width:=640", "input_height"),
+    ],
+)
+def test_bad_parameters_exit_nonzero_with_message(ros, param, message):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "narrow_seg_ros.ros.seg_node",
+            "--ros-args",
+            "--params-file",
+            str(REPO / "config" / "seg.yaml"),
+            "-p",
+            param,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
