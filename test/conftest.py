@@ -26,3 +26,49 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def make_weights(path, model="ndnet45", input_size=(256, 512), seed=0):
+    """A random-init network in the weights contract (tests of the contract, not of training).
+
+    BN running variances are raised so logits vary over the image as a trained net's do.
+    """
+    from narrow_seg_ros.data.labels import CLASS_NAMES, PALETTE
+    from narrow_seg_ros.models import build_model
+    from narrow_seg_ros.weights import Weights, save_weights
+
+    torch.manual_seed(seed)
+    net = build_model(model).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.fill_(4.0)
+    save_weights(
+        Weights(
+            model=model,
+            class_names=list(CLASS_NAMES),
+            palette=PALETTE.tolist(),
+            mean=[0.5] * 3,
+            std=[0.5] * 3,
+            input_size=list(input_size),
+            state_dict=net.state_dict(),
+        ),
+        path,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def ndnet_weights(tmp_path_factory):
+    return make_weights(tmp_path_factory.mktemp("weights") / "ndnet45_random.pt")
+
+
+@pytest.fixture(scope="session")
+def vnet_weights(tmp_path_factory):
+    return make_weights(tmp_path_factory.mktemp("weights") / "vnet_random.pt", model="vnet", input_size=(128, 256))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """ONNX exports made by the engine go to a folder of this test run."""
+    os.environ["NARROW_SEG_CACHE"] = str(tmp_path_factory.mktemp("cache"))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import REPO
 
 rclpy = pytest.importorskip("rclpy")
@@ -23,8 +22,6 @@ from std_msgs.msg import String  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "ros_helpers"))
 from camera_publisher import make_frame  # noqa: E402
-
-INPUT_SIZE = (256, 512)
 
 
 @pytest.fixture(scope="module")
@@ -51,32 +48,8 @@ def ros(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    """Random-init NDNet45 in the weights contract (the contract, not the training, is under test)."""
-    from narrow_seg_ros.data.labels import CLASS_NAMES, PALETTE
-    from narrow_seg_ros.models import build_model
-    from narrow_seg_ros.weights import Weights, save_weights
-
-    torch.manual_seed(0)
-    model = build_model("ndnet45").eval()
-    with torch.no_grad():  # BN statistics as after training, so logits vary across the image
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_var.fill_(4.0)
-    path = tmp_path_factory.mktemp("w") / "ndnet45_test.pt"
-    save_weights(
-        Weights(
-            model="ndnet45",
-            class_names=list(CLASS_NAMES),
-            palette=PALETTE.tolist(),
-            mean=[0.5] * 3,
-            std=[0.5] * 3,
-            input_size=list(INPUT_SIZE),
-            state_dict=model.state_dict(),
-        ),
-        path,
-    )
-    return path
+def weights_file(ndnet_weights):
+    return ndnet_weights
 
 
 def start_node(weights, *params, timeout=120):

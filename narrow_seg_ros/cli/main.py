@@ -14,6 +14,8 @@ SUBCOMMANDS = [
     "eval",
     "export",
     "demo",
+    "bench",
+    "bench_node",
 ]
 
 

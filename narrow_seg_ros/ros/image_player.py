@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -134,7 +135,7 @@ def main(args=None) -> int:
     rclpy.init(args=args)
     try:
         node = ImagePlayer()
-    except ValueError as exc:
+    except (ValueError, ParameterException) as exc:
         print(f"[image_player] FATAL: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2

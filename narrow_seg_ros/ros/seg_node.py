@@ -20,6 +20,7 @@ from collections import deque
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -301,10 +302,12 @@ class SegNode(Node):
         )
 
     def destroy_node(self):
-        with self._lock:
-            self._running = False
-            self._lock.notify_all()
-        self._worker.join(timeout=5)
+        worker = getattr(self, "_worker", None)  # absent when construction failed part-way
+        if worker is not None:
+            with self._lock:
+                self._running = False
+                self._lock.notify_all()
+            worker.join(timeout=5)
         return super().destroy_node()
 
 
@@ -341,7 +344,7 @@ def main(args=None) -> int:
     rclpy.init(args=args)
     try:
         node = SegNode()
-    except ConfigurationError as exc:
+    except (ConfigurationError, ParameterException) as exc:
         print(f"[seg_node] FATAL: bad configuration: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2

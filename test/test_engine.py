@@ -1,0 +1,168 @@
+"""The inference engine (no ROS): backends, pre/post-processing, export, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from narrow_seg_ros.inference.engine import Segmenter
+from narrow_seg_ros.weights import load_weights
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine: GPU paths are checked on a GPU host")
+
+
+def scene(height=512, width=1024, seed=0):
+    from narrow_seg_ros.data.synth import render_scene
+
+    return render_scene(np.random.default_rng(seed), (height, width))[0]
+
+
+def reference_mask(weights_path, image_rgb, input_size):
+    """torch fp32: resize → normalise → full network incl. its own bilinear upsample → argmax."""
+    import cv2
+
+    w = load_weights(weights_path)
+    model = w.build_model()
+    x = cv2.resize(image_rgb, (input_size[1], input_size[0]), interpolation=cv2.INTER_LINEAR)
+    x = (torch.from_numpy(x).permute(2, 0, 1).float() / 255 - torch.tensor(w.mean).view(3, 1, 1)) / torch.tensor(
+        w.std
+    ).view(3, 1, 1)
+    with torch.no_grad():
+        low = model(x[None], full_resolution=False)
+        up = F.interpolate(low, size=image_rgb.shape[:2], mode="bilinear", align_corners=model.align_corners)
+    return up.argmax(1)[0].numpy().astype(np.uint8)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("which", ["ndnet", "vnet"])
+def test_backends_match_torch_fp32_reference(backend, which, ndnet_weights, vnet_weights):
+    weights = ndnet_weights if which == "ndnet" else vnet_weights
+    engine = Segmenter.from_weights(weights, backend=backend, device="cpu")
+    image = scene(540, 960)  # not the network's input size: exercises resize both ways
+    result = engine.segment(image, "rgb8", confidence=True, color=True, overlay=True, overlay_alpha=0.4)
+    ref = reference_mask(weights, image, engine.input_size)
+    assert result.mask.shape == (540, 960) and result.mask.dtype == np.uint8
+    agreement = (result.mask == ref).mean()
+    assert agreement >= 0.999, f"{backend}/{which}: {agreement:.5f}"
+    assert result.color.shape == result.overlay.shape == (540, 960, 3)
+    assert result.confidence.shape == (540, 960) and result.confidence.dtype == np.uint8
+    np.testing.assert_array_equal(result.color, engine.palette[result.mask])
+    assert set(result.timings) == {"pre_ms", "net_ms", "post_ms", "total_ms"}
+
+
+def test_channel_order_and_output_size(ndnet_weights):
+    engine = Segmenter.from_weights(ndnet_weights, backend="torch", device="cpu")
+    image = scene()
+    rgb = engine.segment(image, "rgb8").mask
+    bgr = engine.segment(np.ascontiguousarray(image[..., ::-1]), "bgr8").mask
+    np.testing.assert_array_equal(rgb, bgr)
+    small = engine.segment(image, "rgb8", output_size=(256, 512), color=True)
+    assert small.mask.shape == (256, 512) and small.color.shape == (256, 512, 3)
+
+
+def test_keep_aspect_is_undone_exactly(ndnet_weights):
+    engine = Segmenter.from_weights(ndnet_weights, backend="torch", device="cpu", resize_mode="keep_aspect")
+    image = scene(400, 1000)  # wider than the 256x512 input: padded below
+    mask = engine.segment(image, "rgb8").mask
+    assert mask.shape == (400, 1000)
+    # reference: letterbox, network, upsample to the canvas, crop the image region, nearest-resize back
+    import cv2
+
+    w = load_weights(ndnet_weights)
+    model = w.build_model()
+    scale = min(256 / 400, 512 / 1000)
+    nh, nw = round(400 * scale), round(1000 * scale)
+    canvas = np.full((256, 512, 3), 128, np.uint8)
+    canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    x = (torch.from_numpy(canvas).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
+    with torch.no_grad():
+        full = model(x[None]).argmax(1)[0].numpy().astype(np.uint8)
+    ref = cv2.resize(full[:nh, :nw], (1000, 400), interpolation=cv2.INTER_NEAREST)
+    assert (mask == ref).mean() >= 0.999
+
+
+@pytest.mark.parametrize(
+    "image, encoding, message",
+    [
+        (np.zeros((4, 4, 3), np.float32), "rgb8", "uint8"),
+        (np.zeros((4, 4), np.uint8), "rgb8", "H×W×3"),
+        (np.zeros((0, 4, 3), np.uint8), "rgb8", "empty"),
+        (np.zeros((4, 4, 3), np.uint8), "yuv", "encoding"),
+    ],
+)
+def test_bad_input_raises_specific_error(ndnet_weights, image, encoding, message):
+    engine = Segmenter.from_weights(ndnet_weights, backend="torch", device="cpu", warmup=0)
+    with pytest.raises(ValueError, match=message):
+        engine.segment(image, encoding)
+
+
+def test_bad_configuration_fails_fast(ndnet_weights, tmp_path):
+    with pytest.raises(ValueError, match="backend"):
+        Segmenter.from_weights(ndnet_weights, backend="tensorflow")
+    with pytest.raises(ValueError, match="multiples"):
+        Segmenter.from_weights(ndnet_weights, backend="torch", input_size=(100, 100))
+    with pytest.raises(ValueError, match="not found"):
+        Segmenter.from_weights(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read"):
+        Segmenter.from_weights(junk)
+    if not CUDA:
+        with pytest.raises(ValueError, match="CUDA"):
+            Segmenter.from_weights(ndnet_weights, backend="torch", device="cuda")
+
+
+def test_export_onnx_runs_from_metadata_alone(ndnet_weights, tmp_path, cli):
+    out = tmp_path / "ndnet45.onnx"
+    proc = cli("export", "--weights", str(ndnet_weights), "--format", "onnx", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    from narrow_seg_ros.inference.export import read_onnx_metadata
+
+    meta = read_onnx_metadata(out)
+    assert meta["class_names"][0] == "road" and len(meta["palette"]) == 19
+    assert meta["mean"] == [0.5] * 3 and meta["output_stride"] == 32 and meta["align_corners"] is True
+    engine = Segmenter.from_onnx(out)
+    image = scene()
+    onnx_mask = engine.segment(image, "rgb8").mask
+    assert (onnx_mask == reference_mask(ndnet_weights, image, (256, 512))).mean() >= 0.999
+
+
+def test_export_dynamic_onnx_and_torchscript(ndnet_weights, tmp_path, cli):
+    import onnxruntime as ort
+
+    dyn = tmp_path / "dyn.onnx"
+    proc = cli("export", "--weights", str(ndnet_weights), "--out", str(dyn), "--dynamic", "--opset", "17")
+    assert proc.returncode == 0, proc.stderr
+    session = ort.InferenceSession(str(dyn), providers=["CPUExecutionProvider"])
+    for size in ((64, 128), (96, 160)):
+        (logits,) = session.run(None, {"image": np.zeros((2, 3, *size), np.float32)})
+        assert logits.shape == (2, 19, size[0] // 32, size[1] // 32)
+    ts = tmp_path / "model.ts"
+    proc = cli("export", "--weights", str(ndnet_weights), "--format", "torchscript", "--out", str(ts))
+    assert proc.returncode == 0, proc.stderr
+    extra = {"narrow_seg_ros.json": ""}
+    module = torch.jit.load(str(ts), _extra_files=extra)
+    assert json.loads(extra["narrow_seg_ros.json"])["model"] == "ndnet45"
+    assert module(torch.zeros(1, 3, 256, 512)).shape == (1, 19, 8, 16)
+
+
+@needs_cuda
+@pytest.mark.parametrize("fp16", [False, True])
+def test_cuda_torch_backend_matches_cpu(ndnet_weights, fp16):
+    image = scene()
+    cpu = Segmenter.from_weights(ndnet_weights, backend="torch", device="cpu").segment(image).mask
+    gpu = Segmenter.from_weights(ndnet_weights, backend="torch", device="cuda", fp16=fp16).segment(image).mask
+    assert (cpu == gpu).mean() >= 0.999
+
+
+def test_bench_prints_stages(ndnet_weights, cli):
+    proc = cli("bench", "--weights", str(ndnet_weights), "--size", "256x512", "--iters", "3", "--warmup", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["backend"] for r in rows] == ["torch", "onnxruntime"]
+    for r in rows:
+        for key in ("pre_ms_p50", "net_ms_p50", "post_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "fps"):
+            assert r[key] > 0, key
