@@ -38,6 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
+    p.add_argument("--stop-at", type=int, help="pause after this iteration (checkpoint written; --resume later)")
     p.add_argument(
         "--set",
         action="append",
@@ -69,7 +70,7 @@ def run(args) -> int:
     from ..training.loop import train
 
     config = load_config(args.config, overrides_from_args(args))
-    summary = train(config, resume=args.resume)
+    summary = train(config, resume=args.resume, stop_at=args.stop_at)
     if summary:
         print(f"final val mIoU {100 * summary['miou']:.2f} %, pixel accuracy {100 * summary['pixel_accuracy']:.2f} %")
     return 0

@@ -74,6 +74,14 @@ def _pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
 
 
+_GREENS = [(70, 105, 40), (55, 90, 35), (90, 120, 50), (80, 100, 45), (100, 110, 50), (60, 85, 50), (45, 75, 35)]
+
+
+def _foliage(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A leaf green: varied in shade and a little in hue, never grey (per-channel jitter would be)."""
+    return _shade(_jitter(rng, _pick(rng, _GREENS), 5), rng.uniform(0.7, 1.2))
+
+
 class _Thing:
     """A street object: kind, position (u, s) at t = 0, velocity, and kind-specific parameters."""
 
@@ -141,7 +149,6 @@ class Street:
         self.cam_u = (int(rng.integers(self.lanes_right)) + 0.5) * lw + rng.uniform(-0.3, 0.3)
         self.urban = rng.uniform(0.2, 1.0)  # share of buildings (vs. greenery) along the street
         asphalt = _jitter(rng, _pick(rng, [(78, 78, 82), (95, 94, 96), (110, 108, 106), (70, 72, 80)]), 6)
-        self.asphalt = asphalt
         self.zones = {}  # side -> list[_Zone], ordered outwards
         self.parking = {}  # side -> (inner, outer) of the parking strip, or None
         self.curb = {}  # side -> distance of the curb (sidewalk starts) from the centre line
@@ -157,7 +164,9 @@ class Street:
                 width = rng.uniform(2.0, 2.5)
                 cobbles = rng.random() < 0.5  # distinct paving is labelled 'parking', plain asphalt 'road'
                 color = _jitter(rng, (105, 100, 98), 8) if cobbles else asphalt
-                zones.append(_Zone(edge + width, "parking" if cobbles else "road", color, "cobbles" if cobbles else "road", 0.1))
+                zones.append(
+                    _Zone(edge + width, "parking" if cobbles else "road", color, "cobbles" if cobbles else "road", 0.1)
+                )
                 self.parking[side] = (edge, edge + width)
                 edge += width
             zones.append(_Zone(edge + 0.2, "sidewalk", _shade(paving, 1.15), "curb", 0.04))
@@ -178,7 +187,8 @@ class Street:
 
     def _markings(self, rng):
         """(u centre, half width, dash period, dash length, color); period 0 = solid."""
-        lw, white = self.lane_width, _shade((222, 222, 215), rng.uniform(0.75, 1.0))
+        lw = self.lane_width
+        white = self.paint_white = _shade((222, 222, 215), rng.uniform(0.75, 1.0))
         half = rng.uniform(0.06, 0.08)
         period, dash = _pick(rng, [(9.0, 3.0), (12.0, 6.0), (6.0, 3.0)])
         lines = []
@@ -239,8 +249,18 @@ class Street:
                     color = _jitter(rng, _pick(rng, [(150, 145, 140), (170, 120, 100), (120, 118, 112)]), 10)
                 else:
                     color = _jitter(rng, _pick(rng, [(60, 62, 60), (120, 100, 80), (150, 150, 150), (40, 70, 50)]), 8)
-                self.segments.append(_Segment(kind, side, side * (line + 0.1), s, s + length, height, color=color,
-                                              spacing=rng.uniform(0.12, 0.22), post=rng.uniform(2.0, 3.0)))  # fmt: skip
+                self.segments.append(
+                    _Segment(
+                        kind,
+                        side,
+                        side * (line + 0.1),
+                        s,
+                        s + length,
+                        height,
+                        color=color,
+                        spacing=rng.uniform(0.12, 0.22),
+                    )
+                )
                 behind = side * (line + rng.uniform(3.0, 10.0))  # something taller behind a wall or fence
                 if rng.random() < 0.5:
                     self.segments.append(self._building(rng, side, behind, s, s + length))
@@ -255,19 +275,47 @@ class Street:
         columns = np.arange(s0 + column / 2, s1 - column / 3, column)
         floors = np.arange((3.6 if shop else 0.9) + floor * 0.3, height - 1.2, floor)
         window_s, window_z = (a.ravel() for a in np.meshgrid(columns, floors))
-        return _Segment("building", side, u, s0, s1, height, color=_jitter(rng, _pick(rng, _FACADE), 10),
-                        window_s=window_s, window_z=window_z, tints=rng.choice(3, len(window_s), p=rng.dirichlet((3, 1, 1))),
-                        window_w=rng.uniform(0.35, 0.65) * column / 2, window_h=rng.uniform(0.4, 0.6) * floor / 2,
-                        shops=np.arange(s0 + 2.5, s1 - 1.0, 4.0) if shop else np.zeros(0),
-                        frame=_jitter(rng, (230, 230, 225), 10), depth=rng.uniform(8.0, 16.0))  # fmt: skip
+        return _Segment(
+            "building",
+            side,
+            u,
+            s0,
+            s1,
+            height,
+            color=_jitter(rng, _pick(rng, _FACADE), 10),
+            window_s=window_s,
+            window_z=window_z,
+            tints=rng.choice(3, len(window_s), p=rng.dirichlet((3, 1, 1))),
+            window_w=rng.uniform(0.35, 0.65) * column / 2,
+            window_h=rng.uniform(0.4, 0.6) * floor / 2,
+            shops=np.arange(s0 + 2.5, s1 - 1.0, 4.0) if shop else np.zeros(0),
+            frame=_jitter(rng, (230, 230, 225), 10),
+            depth=rng.uniform(8.0, 16.0),
+        )
 
     def _hedge(self, rng, side, u, s0, s1) -> _Segment:
         height = rng.uniform(1.5, 7.0)
         n = int((s1 - s0) / 4.0) + 2
-        crowns = [(rng.uniform(s0, s1), rng.uniform(0.6, 1.0) * height, rng.uniform(1.0, 3.0),
-                   _jitter(rng, (70, 100, 40), 16)) for _ in range(n)]  # fmt: skip
-        return _Segment("hedge", side, u, s0, s1, height, color=_jitter(rng, (80, 110, 45), 14),
-                        bumps=rng.uniform(0, 6.28, 3), crowns=crowns)  # fmt: skip
+        crowns = [
+            (
+                rng.uniform(s0, s1),
+                rng.uniform(0.6, 1.0) * height,
+                rng.uniform(1.0, 3.0),
+                _foliage(rng),
+            )
+            for _ in range(n)
+        ]
+        return _Segment(
+            "hedge",
+            side,
+            u,
+            s0,
+            s1,
+            height,
+            color=_foliage(rng),
+            bumps=rng.uniform(0, 6.28, 3),
+            crowns=crowns,
+        )
 
     def _street_furniture(self, rng):
         lamp_sides = _pick(rng, [(-1, 1), (-1, 1), (1,), (-1,), ()])
@@ -277,19 +325,23 @@ class Street:
             height = rng.uniform(6.0, 9.0)
             while s < self.length:
                 u = side * (self.curb[side] + 0.5)
-                self.things.append(_Thing("lamp", u, s, side=side, height=height, color=color,
-                                          arm=rng.uniform(1.2, 2.5)))  # fmt: skip
+                self.things.append(
+                    _Thing("lamp", u, s, side=side, height=height, color=color, arm=rng.uniform(1.2, 2.5))
+                )
                 s += spacing
         if rng.random() < 0.65:
             for side in (-1, 1):
                 inner, outer = self.sidewalk[side]
                 if outer - inner < 2.5 and self.property_line[side] - outer < 1.0:
                     continue  # no room for trees
-                where = (outer + self.property_line[side]) / 2 if self.property_line[side] - outer > 1.0 else inner + 1.0
+                where = (
+                    (outer + self.property_line[side]) / 2 if self.property_line[side] - outer > 1.0 else inner + 1.0
+                )
                 s = rng.uniform(-10.0, 5.0)
                 while s < self.length:
                     if rng.random() < 0.8:
-                        self.things.append(self._tree(rng, side * (where + rng.uniform(-0.2, 0.2)), s))
+                        at = where + rng.uniform(-0.2, 0.2)
+                        self.things.append(self._tree(rng, side * at, s, side, self.property_line[side] - at))
                     s += rng.uniform(6.0, 14.0)
         for _ in range(rng.poisson(self.length / 30.0) + 1):
             side = int(_pick(rng, [-1, 1]))
@@ -298,31 +350,68 @@ class Street:
         for _ in range(rng.poisson(self.length / 40.0)):
             side = int(_pick(rng, [-1, 1]))
             u = side * (self.sidewalk[side][1] - 0.4)
-            self.things.append(_Thing("bin", u, rng.uniform(0.0, self.length), color=_jitter(rng, (60, 80, 60), 20),
-                                      size=(rng.uniform(0.4, 0.7), rng.uniform(0.4, 1.6), rng.uniform(0.6, 1.0))))  # fmt: skip
+            self.things.append(
+                _Thing(
+                    "bin",
+                    u,
+                    rng.uniform(0.0, self.length),
+                    color=_jitter(rng, (60, 80, 60), 20),
+                    size=(rng.uniform(0.4, 0.7), rng.uniform(0.4, 1.6), rng.uniform(0.6, 1.0)),
+                )
+            )
         if self.crosswalk is not None and rng.random() < 0.8:
             for side in (-1, 1):
                 if side == -1 and not self.lanes_left:
                     continue
-                u = side * (self.curb[side] + 0.4)
-                road_edge = (self.lanes_right if side == 1 else self.lanes_left) * self.lane_width
-                reach = road_edge - self.lane_width * 0.5 if rng.random() < 0.5 else 0.0  # overhead arm
-                self.things.append(_Thing("traffic_light", u, self.crosswalk - 1.5, side=side, reach=reach + (
-                    self.curb[side] - road_edge if reach else 0.0), lit=int(rng.integers(3)),
-                    housing=_jitter(rng, _pick(rng, [(40, 40, 40), (200, 170, 40)]), 6)))  # fmt: skip
+                pole = self.curb[side] + 0.4
+                outer_lane = (
+                    self.lanes_right if side == 1 else self.lanes_left
+                ) * self.lane_width - self.lane_width / 2
+                arm = pole - outer_lane if rng.random() < 0.5 else 0.0  # overhead arm reaching the outer lane
+                housing = _jitter(rng, _pick(rng, [(40, 40, 40), (200, 170, 40)]), 6)
+                self.things.append(
+                    _Thing(
+                        "traffic_light",
+                        side * pole,
+                        self.crosswalk - 1.5,
+                        side=side,
+                        reach=arm,
+                        lit=int(rng.integers(3)),
+                        housing=housing,
+                    )
+                )
 
-    def _tree(self, rng, u, s) -> _Thing:
+    def _tree(self, rng, u, s, side, room) -> _Thing:
+        """A trunk and a crown of overlapping discs that stays out of facades ``room`` m outwards."""
         height = rng.uniform(4.0, 9.0)
         radius = rng.uniform(1.2, 2.8)
-        blobs = [(rng.normal(0, radius * 0.5), height - radius + rng.normal(0, radius * 0.4),
-                  radius * rng.uniform(0.45, 0.8), _jitter(rng, (70, 105, 40), 18)) for _ in range(int(rng.integers(5, 10)))]  # fmt: skip
-        return _Thing("tree", u, s, trunk=_jitter(rng, (90, 75, 60), 10), crown_base=height - 2 * radius,
-                      blobs=blobs, thickness=rng.uniform(0.2, 0.4))  # fmt: skip
+        blobs = []
+        for _ in range(int(rng.integers(5, 10))):
+            r = radius * rng.uniform(0.45, 0.8)
+            x = min(rng.normal(0, radius * 0.5) * side, max(room - r, -r)) * side  # side * x: outwards
+            blobs.append((x, height - radius + rng.normal(0, radius * 0.4), r, _foliage(rng)))
+        return _Thing(
+            "tree",
+            u,
+            s,
+            trunk=_jitter(rng, (90, 75, 60), 10),
+            crown_base=height - 2 * radius,
+            blobs=blobs,
+            thickness=rng.uniform(0.2, 0.4),
+        )
 
     def _sign(self, rng, u, s) -> _Thing:
         shape = _pick(rng, ["circle", "circle", "triangle", "square", "octagon", "rectangle"])
-        return _Thing("sign", u, s, shape=shape, height=rng.uniform(2.0, 3.0), size=rng.uniform(0.55, 0.8),
-                      pole=_jitter(rng, (140, 140, 140), 10), variant=int(rng.integers(3)))  # fmt: skip
+        return _Thing(
+            "sign",
+            u,
+            s,
+            shape=shape,
+            height=rng.uniform(2.0, 3.0),
+            size=rng.uniform(0.55, 0.8),
+            pole=_jitter(rng, (140, 140, 140), 10),
+            variant=int(rng.integers(3)),
+        )
 
     def _vehicles(self, rng):
         lw = self.lane_width
@@ -331,8 +420,11 @@ class Street:
             direction = 1 if lane >= 0 else -1
             centre = (lane + 0.5) * lw
             own_lane = abs(centre - self.cam_u) < lw / 2
-            speed = self.cam_speed * rng.uniform(1.0, 1.15) if own_lane else (
-                self.cam_speed * rng.uniform(0.8, 1.2) if direction > 0 else -rng.uniform(6.0, 14.0))
+            speed = (
+                self.cam_speed * rng.uniform(1.0, 1.15)
+                if own_lane
+                else (self.cam_speed * rng.uniform(0.8, 1.2) if direction > 0 else -rng.uniform(6.0, 14.0))
+            )
             density = rng.uniform(0.45, 1.0)
             s = rng.uniform(7.0, 25.0) if own_lane else rng.uniform(-10.0, 20.0)
             while s < self.length:
@@ -364,12 +456,24 @@ class Street:
         else:
             van = rng.random() < 0.15
             kind = "car"
-            dims = (rng.uniform(4.6, 5.2), 1.95, rng.uniform(1.9, 2.1)) if van else (
-                rng.uniform(3.7, 4.9), rng.uniform(1.68, 1.9), rng.uniform(1.38, 1.6))
+            dims = (
+                (rng.uniform(4.6, 5.2), 1.95, rng.uniform(1.9, 2.1))
+                if van
+                else (rng.uniform(3.7, 4.9), rng.uniform(1.68, 1.9), rng.uniform(1.38, 1.6))
+            )
             paint = _jitter(rng, _pick(rng, _CAR_PAINT), 6)
         # s is the near end; motion is along s at `speed` (0 for parked vehicles)
-        return _Thing("vehicle", u, s + dims[0] / 2, vs=speed, body=kind, dims=dims, paint=paint,
-                      facing=direction, van=kind == "car" and dims[2] > 1.8)  # fmt: skip
+        return _Thing(
+            "vehicle",
+            u,
+            s + dims[0] / 2,
+            vs=speed,
+            body=kind,
+            dims=dims,
+            paint=paint,
+            facing=direction,
+            van=kind == "car" and dims[2] > 1.8,
+        )
 
     def _people(self, rng):
         busy = rng.uniform(0.4, 1.6)
@@ -399,25 +503,58 @@ class Street:
             if motor:
                 speed *= 2.0
             heading = 0.0 if direction > 0 else math.pi
-            self.things.append(_Thing("cycle", u, rng.uniform(6.0, self.length * 0.8), vs=speed, heading=heading,
-                                      motor=motor, rider=self._outfit(rng), frame=_jitter(rng, _pick(rng, _CAR_PAINT), 10),
-                                      pedal=rng.uniform(0, 6.28)))  # fmt: skip
+            self.things.append(
+                _Thing(
+                    "cycle",
+                    u,
+                    rng.uniform(6.0, self.length * 0.8),
+                    vs=speed,
+                    heading=heading,
+                    motor=motor,
+                    rider=self._outfit(rng),
+                    frame=_jitter(rng, _pick(rng, _CAR_PAINT), 10),
+                    pedal=rng.uniform(0, 6.28),
+                )
+            )
         for _ in range(rng.poisson(self.length / 60.0)):  # parked bicycles, seen side-on
             side = int(_pick(rng, [-1, 1]))
             u = side * (self.curb[side] + rng.uniform(0.8, 1.5))
-            self.things.append(_Thing("cycle", u, rng.uniform(5.0, self.length * 0.6), heading=math.pi / 2 * side,
-                                      motor=False, rider=None, frame=_jitter(rng, _pick(rng, _CAR_PAINT), 10),
-                                      pedal=0.0))  # fmt: skip
+            self.things.append(
+                _Thing(
+                    "cycle",
+                    u,
+                    rng.uniform(5.0, self.length * 0.6),
+                    heading=math.pi / 2 * side,
+                    motor=False,
+                    rider=None,
+                    frame=_jitter(rng, _pick(rng, _CAR_PAINT), 10),
+                    pedal=0.0,
+                )
+            )
 
     def _outfit(self, rng) -> dict:
-        return {"shirt": _jitter(rng, _pick(rng, _CLOTHES), 12), "pants": _jitter(rng, _pick(rng, _CLOTHES), 10),
-                "skin": _jitter(rng, _pick(rng, _SKIN), 8), "hair": _jitter(rng, _pick(rng, _HAIR), 6),
-                "height": rng.uniform(1.55, 1.95), "width": rng.uniform(0.9, 1.15)}  # fmt: skip
+        return {
+            "shirt": _jitter(rng, _pick(rng, _CLOTHES), 12),
+            "pants": _jitter(rng, _pick(rng, _CLOTHES), 10),
+            "skin": _jitter(rng, _pick(rng, _SKIN), 8),
+            "hair": _jitter(rng, _pick(rng, _HAIR), 6),
+            "height": rng.uniform(1.55, 1.95),
+            "width": rng.uniform(0.9, 1.15),
+        }
 
     def _person(self, rng, u, s, heading, speed) -> _Thing:
         vu, vs = speed * math.sin(heading), speed * math.cos(heading)
-        return _Thing("person", u, s, vu=vu, vs=vs, heading=heading, moving=speed > 0, phase=rng.uniform(0, 6.28),
-                      **self._outfit(rng))  # fmt: skip
+        return _Thing(
+            "person",
+            u,
+            s,
+            vu=vu,
+            vs=vs,
+            heading=heading,
+            moving=speed > 0,
+            phase=rng.uniform(0, 6.28),
+            **self._outfit(rng),
+        )
 
     def _skyline(self, rng):
         """Distant blocks and tree lines on the horizon, in image-width fractions (static on screen)."""
@@ -427,11 +564,11 @@ class Street:
             width = rng.uniform(0.02, 0.12)
             distance = rng.uniform(250.0, 500.0)
             if rng.random() < 0.55 * self.urban + 0.2:
-                self.skyline.append(("building", x, x + width, rng.uniform(8.0, 50.0), distance,
-                                     _jitter(rng, _pick(rng, _FACADE), 12)))  # fmt: skip
+                self.skyline.append(
+                    ("building", x, x + width, rng.uniform(8.0, 50.0), distance, _jitter(rng, _pick(rng, _FACADE), 12))
+                )
             else:
-                self.skyline.append(("vegetation", x, x + width, rng.uniform(6.0, 16.0), distance,
-                                     _jitter(rng, (75, 100, 50), 12)))  # fmt: skip
+                self.skyline.append(("vegetation", x, x + width, rng.uniform(6.0, 16.0), distance, _foliage(rng)))
             x += width * rng.uniform(0.6, 1.0)
 
 
@@ -448,9 +585,6 @@ class _View:
         self.cam_u = street.cam_u
         self.k = street.curvature
         self.s_cam = s_cam
-
-    def depth(self, s):
-        return np.asarray(s, np.float64) - self.s_cam
 
     def project(self, u, s, z) -> np.ndarray:
         """Broadcast arrays of u, s, z → (..., 2) pixel coordinates; depth is clamped to NEAR_CLIP."""
@@ -472,7 +606,10 @@ class _View:
         """Points given in metres (right, up) on the upright plane facing the camera at ground point (u, s)."""
         depth = max(s - self.s_cam, NEAR_CLIP)
         scale = self.f / depth
-        anchor = (self.cx + scale * (u - self.cam_u + 0.5 * self.k * depth * depth), self.horizon + scale * self.cam_height)
+        anchor = (
+            self.cx + scale * (u - self.cam_u + 0.5 * self.k * depth * depth),
+            self.horizon + scale * self.cam_height,
+        )
         return np.multiply(local, (scale, -scale)) + anchor
 
     def pixels(self, metres: float, s: float) -> float:
@@ -555,9 +692,13 @@ class _Stamp:
         if not self.visible:
             return
         polys = self._polys(polygons)
-        depth_map = self._depth_target(np.nan)  # nan never equals base_depth: always a map
+        first = self.depth_map is None and not self.lab.any()
         cv2.fillPoly(self.rgb, polys, color, cv2.LINE_8, self.SHIFT)
         cv2.fillPoly(self.lab, polys, int(label), cv2.LINE_8, self.SHIFT)
+        if first:  # the usual case (a facade is drawn first): every labelled pixel is on the plane
+            self.depth_map = np.where(self.lab != 0, column_depth, np.float32(np.inf))
+            return
+        depth_map = self._depth_target(np.nan)  # nan never equals base_depth: always a map
         covered = np.zeros(self.lab.shape, np.uint8)
         cv2.fillPoly(covered, polys, 1, cv2.LINE_8, self.SHIFT)
         np.copyto(depth_map, np.broadcast_to(column_depth, self.lab.shape), where=covered.view(bool))
@@ -694,7 +835,9 @@ def _draw_ground(canvas: _Canvas, view: _View, street: Street, t: float) -> None
     zones = street.zones[-1][::-1] + street.zones[1]
     bounds = [-z.outer for z in street.zones[-1][-2::-1]] + [0.0] + [z.outer for z in street.zones[1][:-1]]
     zone = np.searchsorted(np.array(bounds, np.float32), u, side="right").astype(np.uint8)
-    kinds = np.array([_KIND_CODE[z.kind] for z in zones], np.uint8)[zone]
+    kind_lut = np.zeros(256, np.uint8)
+    kind_lut[: len(zones)] = [_KIND_CODE[z.kind] for z in zones]
+    kinds = cv2.LUT(zone, kind_lut)
     colors = [z.color for z in zones]
     labels = [z.label for z in zones]
 
@@ -719,7 +862,7 @@ def _draw_ground(canvas: _Canvas, view: _View, street: Street, t: float) -> None
             rows_on = np.flatnonzero(_periodic(ss + np.float32(phase), period, dash)) if period else None
             paint(rows_on, lambda x, c=centre, h=half: np.abs(x - np.float32(c)) < h, color)
         if street.crosswalk is not None:
-            white = _shade(street.markings[0][4] if street.markings else (220, 220, 215), 0.95)
+            white = street.paint_white
             cw = street.crosswalk
             paint(np.flatnonzero((ss >= cw) & (ss < cw + 3.5)), lambda x: _periodic(x, 1.0, 0.5), white)
             paint(np.flatnonzero((ss >= cw - 1.2) & (ss < cw - 0.8)), lambda x: x > 0, white)
@@ -730,7 +873,9 @@ def _draw_ground(canvas: _Canvas, view: _View, street: Street, t: float) -> None
     half_u = u[::2, ::2]
     coarse = tile[np.floor(s[::2] * 3).astype(np.int32) & 255, np.floor(half_u * 3).astype(np.int32) & 255]
     factor = cv2.resize(coarse, (width, height - first), interpolation=cv2.INTER_LINEAR)
-    factor *= np.array([z.texture for z in zones] + [0.05] * (len(colors) - len(zones)), np.float32)[zone]
+    texture_lut = np.full(256, 0.05, np.float32)  # markings: a little wear
+    texture_lut[: len(zones)] = [z.texture for z in zones]
+    factor *= cv2.LUT(zone, texture_lut)
     factor += 1.0
     near = np.flatnonzero(depth[:, 0] < 30.0)  # paving joints only where they are a few pixels apart
     if len(near):
@@ -767,12 +912,13 @@ def _texture_tile() -> np.ndarray:
     return _TILE
 
 
-def _ground_quad(view: _View, u0: float, u1: float, s0: float, s1: float, n: int = 8) -> np.ndarray | None:
+def _ground_quad(view: _View, u0: float, u1: float, s0: float, s1: float) -> np.ndarray | None:
+    """Outline of the ground rectangle [u0, u1] × [s0, s1] (clipped at NEAR_CLIP); curved on a bend."""
     s0 = max(s0, view.s_cam + NEAR_CLIP)
     if s1 <= s0:
         return None
-    ss = np.linspace(s0, s1, n)
-    return np.concatenate([view.project(u0, ss, 0.0), view.project(u1, ss[::-1], 0.0)])
+    ss = np.linspace(s0, s1, 8 if view.k else 2)
+    return view.project(np.repeat([u0, u1], len(ss)), np.r_[ss, ss[::-1]], 0.0)
 
 
 def _shadow_masks(view: _View, street: Street, t: float, first: int) -> list[tuple[np.ndarray, float]]:
@@ -781,7 +927,8 @@ def _shadow_masks(view: _View, street: Street, t: float, first: int) -> list[tup
     soft, hard = [], []
     if street.shadow_ratio > 0:
         for seg in street.segments:
-            if seg.side == street.sun_side and seg.kind in ("building", "hedge", "wall"):
+            ahead = seg.s0 - view.s_cam < STREET_AHEAD
+            if ahead and seg.side == street.sun_side and seg.kind in ("building", "hedge", "wall"):
                 reach = seg.height * street.shadow_ratio
                 inner = seg.side * (abs(seg.u) - reach)
                 quad = _ground_quad(view, min(seg.u, inner), max(seg.u, inner), seg.s0, seg.s1)
@@ -790,7 +937,9 @@ def _shadow_masks(view: _View, street: Street, t: float, first: int) -> list[tup
     for thing, u, s in _visible_things(view, street, t):
         if thing.kind == "vehicle":
             length, w, _ = thing.p["dims"]
-            quad = _ground_quad(view, u - w / 2 - 0.15, u + w / 2 + 0.15, s - length / 2 - 0.2, s + length / 2 + 0.2, 4)
+            if s - length / 2 - view.s_cam < NEAR_CLIP + 0.5:
+                continue  # too close to be drawn (see _draw_vehicle), so it casts no shadow either
+            quad = _ground_quad(view, u - w / 2 - 0.15, u + w / 2 + 0.15, s - length / 2 - 0.2, s + length / 2 + 0.2)
             if quad is not None:
                 hard.append(quad)
         elif thing.kind == "tree" and street.shadow_ratio > 0:
@@ -824,7 +973,9 @@ def _draw_skyline(canvas: _Canvas, view: _View, street: Street) -> None:
         else:
             xs = np.linspace(left, right, 9)
             bumps = 0.35 * top * np.abs(np.sin(np.linspace(0, 3 * np.pi, 9) + x0 * 40))
-            poly = np.concatenate([[[left, base]], np.stack([xs, base - (top * 0.65 + bumps) * scale], -1), [[right, base]]])
+            poly = np.concatenate(
+                [[[left, base]], np.stack([xs, base - (top * 0.65 + bumps) * scale], -1), [[right, base]]]
+            )
         shapes.append((poly, color, ID[kind], distance))
     if not shapes:
         return
@@ -881,12 +1032,12 @@ def _draw_segment(canvas: _Canvas, view: _View, seg: _Segment) -> None:
         return
     label, color = ID["vegetation" if seg.kind == "hedge" else seg.kind], seg.p["color"]
     depth = _plane_depth(view, seg.u, stamp.x0, stamp.x1)
-    if end_face is not None:
-        stamp.fill(end_face, _shade(color, 0.72), label, depth=float(seg.s0 - view.s_cam))
     if seg.kind == "fence":
         _fence(stamp, view, seg, s0, depth, label, color)
     else:
         stamp.fill_plane(outline, color, label, depth)
+    if end_face is not None:  # shares only an edge with the facade, so drawing order is immaterial
+        stamp.fill(end_face, _shade(color, 0.72), label, depth=float(seg.s0 - view.s_cam))
     if seg.kind == "building":
         _facade_details(stamp, view, seg, s0)
     elif seg.kind == "wall":
@@ -929,7 +1080,9 @@ def _facade_details(stamp: _Stamp, view: _View, seg: _Segment, s0: float) -> Non
                 if (tints == tint).any():
                     stamp.detail(glass[tints == tint], color)
     ends = np.array([max(seg.s0, s0 + 0.01), seg.s1])
-    bands = view.project(seg.u, np.r_[ends, ends[::-1]], np.array([[seg.height - 0.5] * 2 + [seg.height] * 2, [0, 0, 0.5, 0.5]]))
+    bands = view.project(
+        seg.u, np.r_[ends, ends[::-1]], np.array([[seg.height - 0.5] * 2 + [seg.height] * 2, [0, 0, 0.5, 0.5]])
+    )
     stamp.detail(bands[0], _shade(p["color"], 0.75))
     stamp.detail(bands[1], _shade(p["color"], 0.8))
     shops = p["shops"][p["shops"] - 1.4 > s0 + 0.1]
@@ -947,17 +1100,18 @@ def _window_quads(view: _View, u: float, cs: np.ndarray, zs: np.ndarray, hw: flo
 
 
 def _draw_lamp(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float, t: float) -> None:
-    p, side = thing.p, thing.p["side"]
-    h, arm = p["height"], p["arm"]
-    reach = -side * arm  # arm points over the road
-    pole = view.billboard(u, s, [[-0.08, 0], [0.08, 0], [0.06, h], [-0.06, h]])
-    arm_poly = view.billboard(u, s, [[0, h - 0.12], [reach, h - 0.05], [reach, h + 0.03], [0, h]])
-    head = view.billboard(u, s, [[reach - 0.3 * np.sign(reach), h - 0.18], [reach + 0.15 * np.sign(reach), h - 0.18],
-                                 [reach + 0.15 * np.sign(reach), h + 0.02], [reach - 0.3 * np.sign(reach), h + 0.02]])  # fmt: skip
-    stamp = canvas.stamp([pole, arm_poly, head], float(s - view.s_cam))
-    stamp.fill(pole, p["color"], ID["pole"])
-    stamp.fill(arm_poly, p["color"], ID["pole"])
-    stamp.fill(head, _shade(p["color"], 0.7), ID["pole"])
+    p = thing.p
+    h, reach = p["height"], -p["side"] * p["arm"]  # the arm points over the road
+    d = math.copysign(1.0, reach)
+    points = view.billboard(u, s, [
+        (-0.08, 0), (0.08, 0), (0.06, h), (-0.06, h),  # pole
+        (0, h - 0.12), (reach, h - 0.05), (reach, h + 0.03), (0, h),  # arm
+        (reach - 0.3 * d, h - 0.18), (reach + 0.15 * d, h - 0.18), (reach + 0.15 * d, h + 0.02), (reach - 0.3 * d, h + 0.02),
+    ])  # fmt: skip
+    stamp = canvas.stamp([points], float(s - view.s_cam))
+    stamp.fill(points[:4], p["color"], ID["pole"])
+    stamp.fill(points[4:8], p["color"], ID["pole"])
+    stamp.fill(points[8:], _shade(p["color"], 0.7), ID["pole"])  # the lamp head counts as pole too
     stamp.commit()
 
 
@@ -977,6 +1131,16 @@ def _draw_tree(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float, 
     stamp.commit()
 
 
+_RED, _WHITE, _BLUE, _YELLOW, _GREEN = (200, 30, 30), (235, 235, 235), (40, 80, 170), (240, 200, 30), (30, 100, 60)
+_SIGN_COLORS = {  # shape -> three variants of (rim, face)
+    "circle": [(_RED, _WHITE), (_BLUE, _BLUE), (_RED, _BLUE)],
+    "triangle": [(_RED, _WHITE)] * 3,
+    "square": [(_WHITE, _YELLOW), (_BLUE, _BLUE), (_WHITE, _BLUE)],
+    "octagon": [(_RED, _RED)] * 3,
+    "rectangle": [(_GREEN, _GREEN), (_BLUE, _BLUE), (_WHITE, _WHITE)],
+}
+
+
 def _draw_sign(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float, t: float) -> None:
     p = thing.p
     h, r = p["height"], p["size"] / 2
@@ -993,14 +1157,7 @@ def _draw_sign(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float, 
     plate = view.billboard(u, s, plate_m)
     stamp = canvas.stamp([pole, plate], float(s - view.s_cam))
     stamp.fill(pole, p["pole"], ID["pole"])
-    stamp.depth -= 0.01  # the plate is in front of its pole
-    outer, inner = {
-        "circle": [((200, 30, 30), (235, 235, 235)), ((40, 80, 170), (40, 80, 170)), ((200, 30, 30), (40, 80, 170))],
-        "triangle": [((200, 30, 30), (235, 235, 235))] * 3,
-        "square": [((235, 235, 235), (240, 200, 30)), ((40, 80, 170), (40, 80, 170)), ((235, 235, 235), (40, 80, 170))],
-        "octagon": [((200, 30, 30), (200, 30, 30))] * 3,
-        "rectangle": [((30, 100, 60), (30, 100, 60)), ((40, 80, 170), (40, 80, 170)), ((235, 235, 235), (235, 235, 235))],
-    }[p["shape"]][p["variant"]]
+    outer, inner = _SIGN_COLORS[p["shape"]][p["variant"]]
     stamp.fill(plate, outer, ID["traffic sign"])
     centre = plate_m.mean(0)
     stamp.detail(view.billboard(u, s, centre + (plate_m - centre) * 0.72), inner)
@@ -1026,14 +1183,15 @@ def _draw_traffic_light(canvas: _Canvas, view: _View, thing: _Thing, u: float, s
     stamp = canvas.stamp(polys + [housing], float(s - view.s_cam))
     for poly in polys:
         stamp.fill(poly, (70, 72, 70), ID["pole"])
-    stamp.depth -= 0.01
     stamp.fill(housing, p["housing"], ID["traffic light"])
     cx = housing_m[:, 0].mean()
     lamp_colors = [(255, 40, 30), (255, 180, 20), (40, 230, 120)]
     for i in range(3):
         cz = top - 0.15 - 0.3 * i
         color = lamp_colors[i] if i == p["lit"] else (35, 35, 35)
-        disc = view.billboard(u, s, [[cx + 0.1 * math.cos(a), cz + 0.1 * math.sin(a)] for a in np.linspace(0, 6.28, 10)])
+        disc = view.billboard(
+            u, s, [[cx + 0.1 * math.cos(a), cz + 0.1 * math.sin(a)] for a in np.linspace(0, 6.28, 10)]
+        )
         stamp.detail(disc, color)
     stamp.commit()
 
@@ -1062,7 +1220,7 @@ def _draw_vehicle(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: floa
     label = ID[kind]
     s0, s1 = s - length / 2, s + length / 2
     near_depth = s0 - view.s_cam
-    if near_depth < NEAR_CLIP + 0.5:
+    if near_depth < NEAR_CLIP + 0.5:  # partly behind the camera; it would be off-screen anyway
         return
     lateral = u - view.cam_u + 0.5 * view.k * near_depth**2  # camera-frame X of the vehicle centre
     visible_side = "left" if lateral > width / 2 else ("right" if lateral < -width / 2 else None)
@@ -1076,8 +1234,11 @@ def _draw_vehicle(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: floa
         stamp.fill(cv2.convexHull(corners.astype(np.float32))[:, 0], face_color, label)
         stamp.commit()
         return
-    body = _box(view, u - width / 2, u + width / 2, s0, s1, clearance, body_top)
-    stamp = canvas.stamp([body, view.project(u, s0, 0.0)[None]], float(near_depth))
+    cab_length = 2.2 if kind == "truck" else 0.0  # a truck: cargo box plus a lower cab at its front
+    body_s0, body_s1 = (s0, s1 - cab_length) if facing > 0 else (s0 + cab_length, s1)
+    body = _box(view, u - width / 2, u + width / 2, body_s0, body_s1, clearance, body_top)
+    outline = _box(view, u - width / 2, u + width / 2, s0, s1, 0.0, height)  # wheels to roof
+    stamp = canvas.stamp([outline], float(near_depth))
     if not stamp.visible:
         return
 
@@ -1097,17 +1258,20 @@ def _draw_vehicle(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: floa
     for side, hulls in wheels.items():
         if side != visible_side:
             stamp.fill(hulls, tyre, label)
+    cab = (u, width, height * 0.8, (s1 - cab_length, s1) if facing > 0 else (s0, s0 + cab_length))
+    if kind == "truck" and facing > 0:  # seen from behind, the cab is the farther part
+        _truck_cab(stamp, view, *cab, visible_side, label, windscreen=False)
     if visible_side:
         stamp.fill(body[_FACES[visible_side]], side_color, label)
     if body_top < view.cam_height:
         stamp.fill(body[_FACES["top"]], top_color, label)
     stamp.fill(body[_FACES["near"]], face_color, label)
-    if kind == "car":
+    if kind == "truck" and facing < 0:
+        _truck_cab(stamp, view, *cab, visible_side, label, windscreen=True)
+    elif kind == "car":
         _car_cabin(stamp, view, u, s0, s1, width, body_top, height, facing, paint, visible_side, label, p["van"])
-    elif kind == "truck":
-        _truck_cab(stamp, view, u, s0, s1, width, height, facing, paint, visible_side, label)
-    else:
-        _bus_windows(stamp, view, u, s0, s1, width, height, visible_side, facing)
+    elif kind == "bus":
+        _bus_windows(stamp, view, u, s0, s1, width, height, visible_side)
     if visible_side:
         stamp.fill(wheels[visible_side], tyre, label)
         outer = rim_points[0 if visible_side == "left" else 3]
@@ -1145,27 +1309,36 @@ def _car_cabin(stamp, view, u, s0, s1, width, body_top, height, facing, paint, v
     stamp.detail(face + (face.mean(0) - face) * 0.14, glass)
 
 
-def _truck_cab(stamp, view, u, s0, s1, width, height, facing, paint, visible_side, label) -> None:
-    if facing < 0:  # oncoming: the cab faces us and hides the cargo box
-        cab = _box(view, u - width / 2, u + width / 2, s0 - 0.01, s0 + 2.0, 0.45, height * 0.8)
-        if visible_side:
-            stamp.fill(cab[_FACES[visible_side]], (200, 200, 200), label)
+def _truck_cab(stamp, view, u, width, height, span, visible_side, label, windscreen: bool) -> None:
+    cab = _box(view, u - width / 2 + 0.05, u + width / 2 - 0.05, span[0], span[1], 0.45, height)
+    white = (215.0, 215.0, 212.0)
+    if visible_side:
+        stamp.fill(cab[_FACES[visible_side]], _shade(white, 0.8), label)
+    if height < view.cam_height:
+        stamp.fill(cab[_FACES["top"]], white, label)
+    if windscreen:  # oncoming: the cab front faces the camera
         face = cab[_FACES["near"]]
-        stamp.fill(face, (215, 215, 215), label)
-        window = face[[3, 2]] + (face[[0, 1]] - face[[3, 2]]) * 0.45
-        stamp.detail(np.concatenate([face[[3, 2]] + (face[[0, 1]] - face[[3, 2]]) * 0.1, window[::-1]]), (50, 58, 66))
-    elif visible_side:  # the cab shows beside the cargo box
-        cab = _box(view, u - width / 2 + 0.05, u + width / 2 - 0.05, s1 - 2.0, s1, 0.45, height * 0.8)
-        stamp.fill(cab[_FACES[visible_side]], (200, 200, 200), label, depth=stamp.depth + 0.01)
+        stamp.fill(face, _shade(white, 0.92), label)
+        bottom, top = face[[0, 1]], face[[3, 2]]
+        stamp.detail(np.concatenate([top + (bottom - top) * 0.1, (top + (bottom - top) * 0.45)[::-1]]), (50, 58, 66))
 
 
-def _bus_windows(stamp, view, u, s0, s1, width, height, visible_side, facing) -> None:
+def _bus_windows(stamp, view, u, s0, s1, width, height, visible_side) -> None:
     glass = (45, 52, 60)
     if visible_side:
         side_u = u - width / 2 if visible_side == "left" else u + width / 2
-        stamp.detail(view.project(side_u, [s0 + 0.5, s1 - 0.5, s1 - 0.5, s0 + 0.5], [1.2, 1.2, height - 0.4, height - 0.4]), glass)
-    stamp.detail(view.project([u - width / 2 + 0.2, u + width / 2 - 0.2, u + width / 2 - 0.2, u - width / 2 + 0.2], s0,
-                              [1.3, 1.3, height - 0.3, height - 0.3]), glass)  # fmt: skip
+        stamp.detail(
+            view.project(side_u, [s0 + 0.5, s1 - 0.5, s1 - 0.5, s0 + 0.5], [1.2, 1.2, height - 0.4, height - 0.4]),
+            glass,
+        )
+    stamp.detail(
+        view.project(
+            [u - width / 2 + 0.2, u + width / 2 - 0.2, u + width / 2 - 0.2, u - width / 2 + 0.2],
+            s0,
+            [1.3, 1.3, height - 0.3, height - 0.3],
+        ),
+        glass,
+    )
 
 
 def _vehicle_face(stamp, view, u, s0, width, clearance, body_top, facing, kind) -> None:
@@ -1193,6 +1366,9 @@ def _limbs(view: _View, u, s, heading, joints: dict) -> dict[str, np.ndarray]:
 def _draw_person(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float, t: float) -> None:
     p = thing.p
     k, w = p["height"] / 1.75, p["width"]
+    if view.pixels(p["height"], s) < 24:  # small: a flat silhouette reads the same
+        _figure(canvas, view, u, s, p, ID["person"], hip=0.92 * k, feet=0.0)
+        return
     swing = 0.28 * math.sin(p["phase"] + t * 7.0) if p["moving"] else 0.0
     joints = {
         "hip_l": (0, -0.09 * w, 0.92 * k), "hip_r": (0, 0.09 * w, 0.92 * k),
@@ -1202,112 +1378,119 @@ def _draw_person(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float
         "hand_l": (-swing * 0.7, -0.25 * w, 0.82 * k), "hand_r": (swing * 0.7, 0.25 * w, 0.82 * k),
         "head": (0.02, 0, 1.62 * k),
     }  # fmt: skip
-    _human(canvas, view, u, s, p, _limbs(view, u, s, p["heading"], joints), ID["person"], torso_k=k, heading=p["heading"])
+    torso = [(a * 0.11, r * 0.19 * w, z * k) for a in (-1, 1) for r in (-1, 1) for z in (0.9, 1.45)]
+    _human(canvas, view, u, s, p, _limbs(view, u, s, p["heading"], joints), torso, p["heading"], ID["person"])
 
 
-def _human(canvas, view, u, s, outfit, j, label, torso_k, heading, lean=0.0, extra=()) -> None:
+def _figure(canvas, view, u, s, outfit, label, hip: float, feet: float, depth: float | None = None) -> None:
+    """Camera-facing silhouette (legs, torso, head) for people a few pixels tall."""
+    k, w = outfit["height"] / 1.75, outfit["width"]
+    shoulder = hip + 0.53 * k
+    points = view.billboard(u, s, [
+        (-0.13 * w, hip), (0.13 * w, hip), (0.12 * w, feet), (-0.12 * w, feet),  # legs
+        (-0.2 * w, shoulder), (0.2 * w, shoulder), (0.16 * w, hip - 0.04), (-0.16 * w, hip - 0.04),  # torso
+        (0.0, shoulder + 0.2 * k),  # head centre
+    ])  # fmt: skip
+    radius = view.pixels(0.11 * k, s)
+    stamp = canvas.stamp(
+        [points, points[8] - radius - 1, points[8] + radius + 1], float(s - view.s_cam) if depth is None else depth
+    )
+    stamp.fill(points[:4], outfit["pants"], label)
+    stamp.fill(points[4:8], outfit["shirt"], label)
+    stamp.disc(points[8], radius, outfit["skin"], label)
+    stamp.commit()
+
+
+def _human(canvas, view, u, s, outfit, joints, torso, heading, label, depth: float | None = None) -> None:
+    """Limbs as thick lines between projected joints, a box torso (convex hull), a disc head."""
     scale = view.pixels(1.0, s)
-    k = torso_k
-    torso3d = {}
-    for i, (fwd, right, up) in enumerate([(a * 0.11 + lean * (b > 0), r * 0.19 * outfit["width"], (0.9 + 0.55 * b) * k)
-                                          for a in (-1, 1) for r in (-1, 1) for b in (0, 1)]):  # fmt: skip
-        torso3d[i] = (fwd, right, up)
-    torso = np.array(list(_limbs(view, u, s, heading, torso3d).values()))
-    torso = cv2.convexHull(torso.astype(np.float32))[:, 0]
-    head = j["head"]
-    extent = [torso, head[None] - 0.2 * scale, head[None] + 0.2 * scale] + [v[None] for v in j.values()] + list(extra)
-    stamp = canvas.stamp(extent, float(s - view.s_cam))
+    k = outfit["height"] / 1.75
+    torso = cv2.convexHull(np.array(list(_limbs(view, u, s, heading, dict(enumerate(torso))).values()), np.float32))[
+        :, 0
+    ]
+    head = joints["head"]
+    extent = [torso, head - 0.2 * scale, head + 0.2 * scale, np.array(list(joints.values()))]
+    stamp = canvas.stamp(extent, float(s - view.s_cam) if depth is None else depth)
     if not stamp.visible:
         return
     leg, arm = 0.15 * k * scale, 0.09 * k * scale
     for side in ("l", "r"):
-        stamp.line(np.array([j[f"hip_{side}"], j[f"knee_{side}"], j[f"foot_{side}"]]), leg, outfit["pants"], label)
+        stamp.line(
+            np.array([joints[f"hip_{side}"], joints[f"knee_{side}"], joints[f"foot_{side}"]]),
+            leg,
+            outfit["pants"],
+            label,
+        )
     stamp.fill(torso, outfit["shirt"], label)
     for side in ("l", "r"):
-        stamp.line(np.array([j[f"sh_{side}"], j[f"hand_{side}"]]), arm, _shade(outfit["shirt"], 0.9), label)
-    stamp.disc(head, 0.105 * k * scale, outfit["skin"], label)
-    stamp.detail(np.array([head + [-0.11 * k * scale, -0.02 * k * scale], head + [0.11 * k * scale, -0.02 * k * scale],
-                           head + [0.08 * k * scale, -0.13 * k * scale], head + [-0.08 * k * scale, -0.13 * k * scale]]),
-                 outfit["hair"])  # fmt: skip
+        stamp.line(np.array([joints[f"sh_{side}"], joints[f"hand_{side}"]]), arm, _shade(outfit["shirt"], 0.9), label)
+    r = 0.105 * k * scale
+    stamp.disc(head, r, outfit["skin"], label)
+    hair = head + np.array([[-1.05, -0.2], [1.05, -0.2], [0.8, -1.25], [-0.8, -1.25]]) * r
+    stamp.detail(hair, outfit["hair"])
     stamp.commit()
 
 
 def _draw_cycle(canvas: _Canvas, view: _View, thing: _Thing, u: float, s: float, t: float) -> None:
     """Bicycle or motorcycle as 3D line work, optionally with a rider (label 'rider')."""
     p = thing.p
-    motor = p["motor"]
-    r = 0.33 if not motor else 0.32
-    base = 0.55 if not motor else 0.72
+    motor, heading, rider = p["motor"], p["heading"], p["rider"]
+    label = ID["motorcycle" if motor else "bicycle"]
+    r, base = (0.32, 0.72) if motor else (0.33, 0.55)  # wheel radius, half the wheelbase
+    depth = float(s - view.s_cam)
     angle = np.linspace(0, 2 * np.pi, 16, endpoint=False)
-    rings = [{i: (x + r * math.cos(a), 0.0, r + r * math.sin(a)) for i, a in enumerate(angle)} for x in (-base, base)]
-    heading = p["heading"]
-    wheels = [np.array(list(_limbs(view, u, s, heading, ring).values())) for ring in rings]
-    frame = _limbs(view, u, s, heading, {
+    ring = [(r * math.cos(a), 0.0, r + r * math.sin(a)) for a in angle]
+    points = _limbs(view, u, s, heading, {
+        **{("rear", i): (x - base, y, z) for i, (x, y, z) in enumerate(ring)},
+        **{("front", i): (x + base, y, z) for i, (x, y, z) in enumerate(ring)},
         "rear": (-base, 0, r), "front": (base, 0, r), "crank": (-0.05, 0, 0.32), "seat": (-0.22, 0, 0.92),
         "bar": (base - 0.12, 0, 1.0), "bar_l": (base - 0.15, -0.25, 1.02), "bar_r": (base - 0.15, 0.25, 1.02),
     })  # fmt: skip
+    wheels = [np.array([points[(w, i)] for i in range(len(ring))]) for w in ("rear", "front")]
     scale = view.pixels(1.0, s)
-    depth = float(s - view.s_cam)
-    stamp = canvas.stamp(wheels + [v[None] for v in frame.values()] + [frame["seat"][None] - [0, 0.9 * scale]], depth)
+    stamp = canvas.stamp(wheels + [points["bar"][None]], depth)
     if not stamp.visible:
         return
-    label = ID["motorcycle" if motor else "bicycle"]
-    color = p["frame"]
-    for ring in wheels:
-        stamp.line(ring, (0.1 if motor else 0.045) * scale, (25, 25, 25), label, closed=True)
-    tube = 0.04 * scale
-    stamp.line(np.array([frame["rear"], frame["crank"], frame["seat"], frame["rear"]]), tube, color, label)
-    stamp.line(np.array([frame["crank"], frame["bar"], frame["front"]]), tube, color, label)
-    stamp.line(np.array([frame["seat"], frame["bar"]]), tube, color, label)
-    stamp.line(np.array([frame["bar_l"], frame["bar_r"]]), tube * 0.8, (40, 40, 40), label)
-    if motor:
-        body = _limbs(view, u, s, heading, {i: (fx * 0.45, fy * 0.18, fz) for i, (fx, fy, fz) in enumerate(
-            [(a, b, z) for a in (-1, 1) for b in (-1, 1) for z in (0.35, 0.85)])})  # fmt: skip
-        stamp.fill(cv2.convexHull(np.array(list(body.values()), np.float32))[:, 0], color, label)
-    stamp.commit()
-    if p["rider"] is not None:
-        outfit = p["rider"]
-        k = outfit["height"] / 1.75
-        pedal = p["pedal"] + t * 5.0
-        joints = {
-            "hip_l": (-0.2, -0.1, 0.95), "hip_r": (-0.2, 0.1, 0.95),
-            "knee_l": (0.1, -0.13, 0.75 + 0.08 * math.sin(pedal)), "knee_r": (0.1, 0.13, 0.75 - 0.08 * math.sin(pedal)),
-            "foot_l": (-0.05 + 0.15 * math.cos(pedal), -0.15, 0.32 + 0.15 * math.sin(pedal)),
-            "foot_r": (-0.05 - 0.15 * math.cos(pedal), 0.15, 0.32 - 0.15 * math.sin(pedal)),
-            "sh_l": (0.05, -0.2, 0.95 + 0.5 * k), "sh_r": (0.05, 0.2, 0.95 + 0.5 * k),
-            "hand_l": (base - 0.15, -0.24, 1.03), "hand_r": (base - 0.15, 0.24, 1.03),
-            "head": (0.12, 0, 1.17 + 0.5 * k),
-        }  # fmt: skip
+    if view.pixels(2 * base, s) < 14:  # small: wheels and frame merge into one dark blob
+        stamp.fill(cv2.convexHull(np.concatenate(wheels).astype(np.float32))[:, 0], _shade(p["frame"], 0.5), label)
+    else:
+        color, tube = p["frame"], 0.04 * scale
+        for wheel in wheels:
+            stamp.line(wheel, (0.1 if motor else 0.045) * scale, (25, 25, 25), label, closed=True)
+        frame = np.array([points[n] for n in ("rear", "crank", "seat", "rear", "crank", "bar", "front")])
+        stamp.line(frame, tube, color, label)
+        stamp.line(np.array([points["seat"], points["bar"]]), tube, color, label)
+        stamp.line(np.array([points["bar_l"], points["bar_r"]]), tube * 0.8, (40, 40, 40), label)
         if motor:
-            joints = {n: (f, r_, z + 0.1) for n, (f, r_, z) in joints.items()}
-        seated = _limbs(view, u, s, heading, joints)
-        # The rider is in front of the frame where they overlap (legs over the top tube).
-        _rider(canvas, view, u, s, outfit, seated, heading, depth - 0.01)
-
-
-def _rider(canvas, view, u, s, outfit, joints, heading, depth) -> None:
-    scale = view.pixels(1.0, s)
-    k = outfit["height"] / 1.75
-    hips = (joints["hip_l"] + joints["hip_r"]) / 2
-    shoulders = (joints["sh_l"] + joints["sh_r"]) / 2
-    torso = _limbs(view, u, s, heading, {i: (f, r * 0.19 * outfit["width"], z) for i, (f, r, z) in enumerate(
-        [(a, b, c) for a, c in ((-0.3, 0.93), (-0.1, 0.93), (-0.05, 0.95 + 0.5 * k), (0.15, 0.95 + 0.5 * k))
-         for b in (-1, 1)])})  # fmt: skip
-    hull = cv2.convexHull(np.array(list(torso.values()), np.float32))[:, 0]
-    stamp = canvas.stamp([hull, joints["head"][None] - 0.2 * scale, joints["head"][None] + 0.2 * scale]
-                         + [v[None] for v in joints.values()], depth)  # fmt: skip
-    if not stamp.visible:
-        return
-    label = ID["rider"]
-    for side in ("l", "r"):
-        stamp.line(np.array([joints[f"hip_{side}"], joints[f"knee_{side}"], joints[f"foot_{side}"]]), 0.14 * scale,
-                   outfit["pants"], label)  # fmt: skip
-    stamp.fill(hull, outfit["shirt"], label)
-    del hips, shoulders
-    for side in ("l", "r"):
-        stamp.line(np.array([joints[f"sh_{side}"], joints[f"hand_{side}"]]), 0.085 * scale, _shade(outfit["shirt"], 0.9), label)
-    stamp.disc(joints["head"], 0.115 * k * scale, _shade(outfit["hair"], 1.0), label)  # helmet / hair from behind
+            body = [(a * 0.45, b * 0.18, z) for a in (-1, 1) for b in (-1, 1) for z in (0.35, 0.85)]
+            hull = np.array(list(_limbs(view, u, s, heading, dict(enumerate(body))).values()), np.float32)
+            stamp.fill(cv2.convexHull(hull)[:, 0], color, label)
     stamp.commit()
+    if rider is None:
+        return
+    lift = 0.1 if motor else 0.0
+    if view.pixels(rider["height"], s) < 24:
+        _figure(canvas, view, u, s, rider, ID["rider"], hip=0.95 + lift, feet=0.25 + lift, depth=depth - 0.01)
+        return
+    k, w = rider["height"] / 1.75, rider["width"]
+    pedal = p["pedal"] + t * 5.0
+    c, sn = 0.15 * math.cos(pedal), 0.15 * math.sin(pedal)
+    joints = {
+        "hip_l": (-0.2, -0.1, 0.95), "hip_r": (-0.2, 0.1, 0.95),
+        "knee_l": (0.1, -0.13, 0.75 + 0.5 * sn), "knee_r": (0.1, 0.13, 0.75 - 0.5 * sn),
+        "foot_l": (-0.05 + c, -0.15, 0.32 + sn), "foot_r": (-0.05 - c, 0.15, 0.32 - sn),
+        "sh_l": (0.05, -0.2, 0.95 + 0.5 * k), "sh_r": (0.05, 0.2, 0.95 + 0.5 * k),
+        "hand_l": (base - 0.15, -0.24, 1.03), "hand_r": (base - 0.15, 0.24, 1.03),
+        "head": (0.12, 0, 1.17 + 0.5 * k),
+    }  # fmt: skip
+    joints = {name: (f, side, z + lift) for name, (f, side, z) in joints.items()}
+    torso = [
+        (f, b * 0.19 * w, z + lift)
+        for f, z in ((-0.3, 0.93), (-0.1, 0.93), (-0.05, 0.95 + 0.5 * k), (0.15, 0.95 + 0.5 * k))
+        for b in (-1, 1)
+    ]
+    # The rider is in front of the frame where they overlap (legs over the top tube).
+    _human(canvas, view, u, s, rider, _limbs(view, u, s, heading, joints), torso, heading, ID["rider"], depth - 0.01)
 
 
 _DRAW = {
@@ -1331,7 +1514,12 @@ def _draw_ego_vehicle(canvas: _Canvas, street: Street) -> None:
         hood = np.concatenate([np.stack([xs, arc], -1), [[width, height + 2], [0, height + 2]]])
         stamp = canvas.stamp([hood], 0.0)
         stamp.fill(hood, street.hood_color, ID["ego vehicle"])
-        band = np.concatenate([np.stack([xs, arc + (height - top) * 0.25], -1), np.stack([xs[::-1], arc[::-1] + (height - top) * 0.32], -1)])
+        band = np.concatenate(
+            [
+                np.stack([xs, arc + (height - top) * 0.25], -1),
+                np.stack([xs[::-1], arc[::-1] + (height - top) * 0.32], -1),
+            ]
+        )
         stamp.detail(band, _shade(street.hood_color, 1.25) if max(street.hood_color) < 200 else (180, 190, 200))
         stamp.commit()
     if street.border is not None:
@@ -1348,7 +1536,9 @@ def _finish(canvas: _Canvas, street: Street, rng: np.random.Generator) -> np.nda
     height, width = canvas.lab.shape
     depth = np.where(canvas.zbuf < np.inf, canvas.zbuf, canvas.ground_depth)  # sky: 0, no haze
     clear = cv2.exp(depth * np.float32(-1.0 / street.visibility))
-    horizon = cv2.resize(np.rint([[street.sky_horizon]]).astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    horizon = cv2.resize(
+        np.rint([[street.sky_horizon]]).astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+    )
     rgb = cv2.blendLinear(canvas.rgb, horizon, clear, 1.0 - clear)
     # One affine color transform: contrast about mid-grey, brightness, per-channel cast.
     gain = street.contrast * street.cast
@@ -1356,7 +1546,9 @@ def _finish(canvas: _Canvas, street: Street, rng: np.random.Generator) -> np.nda
     rgb = cv2.transform(rgb, np.concatenate([np.diag(gain), offset[:, None]], 1).astype(np.float32))
     # Luminance noise: uniform bytes (std 256 / sqrt(12)) scaled per label (foliage busy, sky flat).
     uniform = np.frombuffer(rng.bytes(height * width), np.int8).reshape(height, width)
-    amplitude = cv2.LUT(canvas.lab, (_TEXTURE_AMPLITUDE + np.float32(street.sensor_noise)) * np.float32(math.sqrt(12) / 256))
+    amplitude = cv2.LUT(
+        canvas.lab, (_TEXTURE_AMPLITUDE + np.float32(street.sensor_noise)) * np.float32(math.sqrt(12) / 256)
+    )
     noise = cv2.multiply(uniform, amplitude, dtype=cv2.CV_16S)
     return cv2.add(rgb, cv2.merge([noise, noise, noise]), dtype=cv2.CV_8U)
 
@@ -1371,7 +1563,9 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.nd
     return _render(street, 0.0, size, rng)
 
 
-def render_sequence(rng: np.random.Generator, size: tuple[int, int], num: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def render_sequence(
+    rng: np.random.Generator, size: tuple[int, int], num: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``num`` consecutive frames at 17 fps of one street: the camera drives on, cars and people move."""
     _check_size(size)
     street = Street(rng, length=STREET_AHEAD + 15.0 * num / FPS)

@@ -83,8 +83,11 @@ class TrainTransform:
             self._rng, self._rng_seed = np.random.default_rng(seed), seed
         return self._rng
 
-    def __call__(self, image: np.ndarray, target: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = self._generator()
+    def __call__(
+        self, image: np.ndarray, target: np.ndarray, rng: np.random.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``rng`` overrides the transform's own generator (the trainer seeds each sample: exact resume)."""
+        rng = rng if rng is not None else self._generator()
         height, width = image.shape[:2]
         base_h, base_w = self.base_size or (height, width)
         scale = self.scales[int(rng.integers(len(self.scales)))]
@@ -99,8 +102,12 @@ class TrainTransform:
         # dst = s * src + (s - 1) / 2 - offset: cv2.resize's pixel-centre alignment, then the crop shift.
         matrix = np.array([[sx, 0.0, (sx - 1) / 2 - x0], [0.0, sy, (sy - 1) / 2 - y0]])
         # Edges replicate, as cv2.resize does; the padding is painted explicitly afterwards.
-        out_image = cv2.warpAffine(image, matrix, (crop_w, crop_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out_target = cv2.warpAffine(target, matrix, (crop_w, crop_h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        out_image = cv2.warpAffine(
+            image, matrix, (crop_w, crop_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        out_target = cv2.warpAffine(
+            target, matrix, (crop_w, crop_h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
+        )
         valid_h, valid_w = min(crop_h, scaled_h - y0), min(crop_w, scaled_w - x0)
         if valid_h < crop_h or valid_w < crop_w:
             pad_color = np.rint(np.asarray(self.mean) * 255.0).astype(np.uint8)
@@ -115,7 +122,12 @@ class EvalTransform:
     """Normalise; optionally resize the *image* to ``size`` (H, W), keeping the label at full resolution
     (predictions are upsampled back and scored against the original labels)."""
 
-    def __init__(self, mean: Sequence[float] = DEFAULT_MEAN, std: Sequence[float] = DEFAULT_STD, size: Sequence[int] | None = None):
+    def __init__(
+        self,
+        mean: Sequence[float] = DEFAULT_MEAN,
+        std: Sequence[float] = DEFAULT_STD,
+        size: Sequence[int] | None = None,
+    ):
         self.mean, self.std = tuple(mean), tuple(std)
         self.size = _size(size, "size")
 

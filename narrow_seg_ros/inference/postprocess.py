@@ -75,7 +75,7 @@ def _fma32(a, b, c) -> np.ndarray:
     return (np.multiply(a, b, dtype=_F64) + c).astype(_F32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: instances are cached
 class _Taps:
     """Where each output index reads along one axis, exactly as torch's CPU kernel computes it.
 
@@ -118,29 +118,30 @@ def _taps(out_len: int, in_len: int, align_corners: bool) -> _Taps:
     return _Taps(*arrays[:6], float(scale), not align_corners, lam_padded)
 
 
-def _rows_from(lam, band, taps: _Taps, strict: bool) -> np.ndarray:
-    """Offset, within each band, of the first output row whose λ is >= ``lam`` (``> lam`` if
-    ``strict``); the band's row count if none. Inverts the source-coordinate formula, then
-    steps to the exact answer (normally zero or one step; numpy's searchsorted is ~5x slower)."""
-    band_start = taps.start[band]
-    band_stop = band_start + taps.count[band]
-    lam = np.clip(lam, -1.0, 2.0)
+def _rows_from(lam, band, band_start, band_rows, taps: _Taps, strict: bool) -> np.ndarray:
+    """Offset within each band of the first output row whose λ is >= ``lam`` (``> lam`` if
+    ``strict``), or the band's row count if none; ``lam`` may carry a leading candidate axis.
+
+    Inverts the source-coordinate formula in float64 and corrects by one row for torch's float32
+    rounding of the source coordinate (half an ulp, far below one row's step for any output
+    shorter than 2**23); numpy's searchsorted is several times slower.
+    """
+    band_stop = band_start + band_rows
     if taps.scale > 0:
-        target = band + lam
+        target = band + np.clip(lam, -1.0, 2.0)
         guess = (target + 0.5) / taps.scale - 0.5 if taps.half_pixel else target / taps.scale
         row = np.clip(np.ceil(guess), band_start, band_stop).astype(np.int64)
-    else:
-        row = band_start.copy()
+    else:  # a single output row
+        row = np.broadcast_to(band_start, np.shape(lam)).copy()
+    # λ >= 0 everywhere, and rows clamped to source 0 share λ = 0: answer those directly.
+    row = np.where(lam < 0 if strict else lam <= 0, band_start, row)
 
-    def reached(r):  # λ(r) passes the threshold (rows past the axis end read the +inf sentinel)
+    def reached(r):  # rows past the end of the axis read the +inf sentinel
         return taps.lam_padded[r] > lam if strict else taps.lam_padded[r] >= lam
 
-    while True:
-        back = (row > band_start) & reached(row - 1)
-        ahead = (row < band_stop) & ~reached(row) & ~back
-        if not (back.any() or ahead.any()):
-            return row - band_start
-        row += ahead.astype(np.int64) - back
+    back = (row > band_start) & reached(row - 1)
+    ahead = ~back & (row < band_stop) & ~reached(row)
+    return row + ahead - back - band_start
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +240,7 @@ def logits_to_mask(logits, out_size, align_corners: bool) -> np.ndarray:
     if not boundary.any():
         return np.take(band_label, rows.lo, axis=0)
 
-    strips = _boundary_strips(low, boundary, rows, cols, tol)
+    strips = _boundary_strips(low, label, boundary, rows, cols, tol)
     band_label[strips.band, strips.x] = strips.first
     mask = np.take(band_label, rows.lo, axis=0)
     _apply_second_classes(mask, strips, rows)
@@ -278,12 +279,13 @@ def _ragged_arange(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, np.arange(owner.size) - offsets[owner]
 
 
-def _boundary_strips(low: np.ndarray, boundary: np.ndarray, rows: _Taps, cols: _Taps, tol: float) -> _Strips:
+def _boundary_strips(low, label, boundary, rows: _Taps, cols: _Taps, tol: float) -> _Strips:
     cell_i, cell_j = np.nonzero(boundary)
     i1, j1 = rows.hi_of[cell_i], cols.hi_of[cell_j]
     # (4, C, cells): top-left, top-right, bottom-left, bottom-right corner logits.
     corners = np.stack([low[:, cell_i, cell_j], low[:, cell_i, j1], low[:, i1, cell_j], low[:, i1, j1]])
-    keep = _cell_candidates(corners, tol)
+    leaders = np.stack([label[cell_i, cell_j], label[cell_i, j1], label[i1, cell_j], label[i1, j1]])
+    keep = _cell_candidates(corners, leaders, tol)
     cell_k = keep.sum(0)
 
     # One strip per (cell, output column); cells grouped by candidate count so arrays stay
@@ -313,25 +315,22 @@ def _boundary_strips(low: np.ndarray, boundary: np.ndarray, rows: _Taps, cols: _
     return strips
 
 
-def _cell_candidates(corners: np.ndarray, tol: float) -> np.ndarray:
+def _cell_candidates(corners: np.ndarray, leaders: np.ndarray, tol: float) -> np.ndarray:
     """(C, cells) mask of the classes that may win somewhere in each cell.
 
-    Any blend of a class's corners lies between its smallest and largest corner. So k can only
-    win if (fact 2) its largest corner reaches the largest smallest-corner over classes, and
-    (pairwise) for every other candidate j some corner has l_k >= l_j, since l_k - l_j is a blend
-    of its corner values. Both tests are necessary conditions: pruning with them is sound. The
+    Class k wins at a point only if its blended logit reaches ``sum_j θ_j l_j`` there for every
+    distribution θ over classes (the maximum is at least any average). ``l_k - sum_j θ_j l_j``
+    is itself a bilinear blend of its corner values, so it can only be >= 0 somewhere if it is
+    at some corner. Each θ thus gives a necessary condition; we test θ = the class with the
+    largest smallest corner (fact 2), each corner's argmax ("leader"), and the mean of the four
+    leaders (which removes classes that are never close to either side of a boundary). The
     margin keeps float rounding from reviving a pruned class.
     """
+    cells = np.arange(corners.shape[2])
     keep = corners.max(0) >= corners.min(0).max(0) - tol
-    cell_k = keep.sum(0)
-    for k in np.unique(cell_k[cell_k > 2]).tolist():
-        sel = np.flatnonzero(cell_k == k)
-        classes = np.argsort(~keep[:, sel], axis=0, kind="stable")[:k]
-        values = np.take_along_axis(corners[:, :, sel], classes[None], axis=1)  # (4, k, cells)
-        beats_somewhere = (values[:, :, None] - values[:, None]).max(0) >= -tol  # (k, k, cells)
-        drop = ~beats_somewhere.all(1)
-        slot, cell = np.nonzero(drop)
-        keep[classes[slot, cell], sel[cell]] = False
+    leader_logits = np.stack([corners[:, leaders[q], cells] for q in range(4)])  # (leader, corner, cells)
+    for reference in (*leader_logits, leader_logits.mean(0)):
+        keep &= (corners >= reference[:, None] - tol).any(0)
     return keep
 
 
@@ -351,20 +350,20 @@ def _pair_strips(strips: _Strips, ids, t0, t1, classes, band, x, rows: _Taps, to
     flat = slope == 0  # parallel: one class leads by tol everywhere, or nowhere
     first_until[flat] = np.where(np.abs(d0[flat]) >= tol, np.inf, -np.inf)
     second_from[flat] = np.inf
-    first_stop = _rows_from(first_until, band, rows, strict=True)
-    second_start = _rows_from(second_from, band, rows, strict=False)
+    band_start, band_rows = rows.start[band], rows.count[band]
+    first_stop = _rows_from(first_until, band, band_start, band_rows, rows, strict=True)
+    second_start = _rows_from(second_from, band, band_start, band_rows, rows, strict=False)
     strips.first[ids] = np.where(a_first, classes[0], classes[1])
     strips.second[ids] = np.where(a_first, classes[1], classes[0])
-    strips.second_from[ids] = np.where(second_start < rows.count[band], second_start, -1)
+    strips.second_from[ids] = np.where(second_start < band_rows, second_start, -1)
     _near_ties(strips, t0, t1, classes, band, x, first_stop, second_start, rows)
 
 
 def _envelope_strips(strips: _Strips, ids, t0, t1, classes, band, x, rows: _Taps, tol: float) -> None:
     """Strips with k >= 3 candidates (fact 3). Candidate a beats b by at least ``tol`` where
     ``d0 + slope λ >= tol`` (d = t_a - t_b), a half-line in λ; intersecting over b gives the
-    interval where a is sure. Sure intervals of different classes are disjoint. The strip's
-    top class goes to ``first``, the others become runs; a strip whose sure intervals leave any
-    row uncovered (a near-tie) is evaluated exactly in full."""
+    interval where a is sure. Sure intervals of different classes are disjoint; a strip whose
+    sure intervals leave any row uncovered (a near-tie) is evaluated exactly in full."""
     k = classes.shape[0]
     t0_64, t1_64 = t0.astype(_F64), t1.astype(_F64)
     d0 = t0_64[:, None] - t0_64[None]  # d0[a, b] = t0_a - t0_b
@@ -376,23 +375,29 @@ def _envelope_strips(strips: _Strips, ids, t0, t1, classes, band, x, rows: _Taps
     lower[(slope == 0) & (d0 < tol)] = np.inf  # parallel and never ahead by the margin: empty
     for a in range(k):
         lower[a, a], upper[a, a] = -np.inf, np.inf
-    n_rows = rows.count[band]
-    start = _rows_from(lower.max(1).ravel(), np.tile(band, k), rows, strict=False).reshape(k, -1)
-    stop = _rows_from(upper.min(1).ravel(), np.tile(band, k), rows, strict=True).reshape(k, -1)
+    band_start, band_rows = rows.start[band], rows.count[band]
+    start = _rows_from(lower.max(1), band, band_start, band_rows, rows, strict=False)
+    stop = _rows_from(upper.min(1), band, band_start, band_rows, rows, strict=True)
     length = np.maximum(stop - start, 0)
+    start = np.where(length > 0, start, band_rows)
 
+    # The two topmost sure intervals go to first/second; any further ones (rare) become runs.
+    strip = np.arange(band.size)
     top = start.argmin(0)
-    strips.first[ids] = classes[top, np.arange(top.size)]
-    rest = length > 0
-    rest[top, np.arange(top.size)] = False
-    slot, s = np.nonzero(rest)
+    start_rest = start.copy()
+    start_rest[top, strip] = np.iinfo(np.int64).max
+    below = start_rest.argmin(0)
+    strips.first[ids] = classes[top, strip]
+    strips.second[ids] = classes[below, strip]
+    strips.second_from[ids] = np.where(start[below, strip] < band_rows, start[below, strip], -1)
+    start_rest[below, strip] = np.iinfo(np.int64).max
+    slot, s = np.nonzero(start_rest < band_rows)
     if s.size:
         owner, offset = _ragged_arange(length[slot, s])
-        y = rows.start[band[s]][owner] + start[slot, s][owner] + offset
+        y = band_start[s][owner] + start[slot, s][owner] + offset
         strips.runs.append((y, x[s][owner], classes[slot, s][owner]))
-    (uncovered,) = np.nonzero(length.sum(0) < n_rows)
+    (uncovered,) = np.nonzero(length.sum(0) < band_rows)
     if uncovered.size:
-        zero = np.zeros(uncovered.size, np.int64)
         _near_ties(
             strips,
             t0[:, uncovered],
@@ -400,8 +405,8 @@ def _envelope_strips(strips: _Strips, ids, t0, t1, classes, band, x, rows: _Taps
             classes[:, uncovered],
             band[uncovered],
             x[uncovered],
-            zero,
-            n_rows[uncovered],
+            np.zeros(uncovered.size, np.int64),
+            band_rows[uncovered],
             rows,
         )
 
@@ -424,29 +429,36 @@ def _near_ties(strips: _Strips, t0, t1, classes, band, x, row_lo, row_hi, rows: 
 
 
 def _apply_second_classes(mask: np.ndarray, strips: _Strips, rows: _Taps) -> None:
-    """From ``second_from`` on, a strip shows its second class. Per row band, one broadcast
-    comparison over the band's rows and the span of columns that change (uint8 arithmetic:
-    numpy's ``where`` is several times slower)."""
+    """From ``second_from`` on, a strip shows its second class: over the whole image, compare
+    each pixel's row offset in its band with its column's ``second_from`` (row-expanded like the
+    first classes) and XOR ``first ^ second`` in where it is reached. Whole-image OpenCV ops on
+    uint8 beat any per-band or per-strip loop here."""
     (s,) = np.nonzero(strips.second_from >= 0)
     if not s.size:
         return
+    if rows.count.max() >= 255:  # offsets would not fit uint8 (upsampling by > 254): numpy
+        for i in s.tolist():
+            y0 = rows.start[strips.band[i]] + strips.second_from[i]
+            mask[y0 : rows.start[strips.band[i]] + rows.count[strips.band[i]], strips.x[i]] = strips.second[i]
+        return
     h, width = rows.count.size, mask.shape[1]
-    offset_type = np.int16 if rows.count.max() < np.iinfo(np.int16).max else np.int64
-    from_row = np.full((h, width), np.iinfo(offset_type).max, offset_type)
-    delta = np.zeros((h, width), np.uint8)  # second - first, modulo 256
+    from_row = np.full((h, width), 255, np.uint8)  # 255: never
+    toggle = np.zeros((h, width), np.uint8)
     band, x = strips.band[s], strips.x[s]
     from_row[band, x] = strips.second_from[s]
-    delta[band, x] = strips.second[s] - strips.first[s]
-    row_offset = np.arange(int(rows.count.max()), dtype=offset_type)[:, None]
-    order = np.argsort(band, kind="stable")
-    band, x = band[order], x[order]
-    bands, seg = np.unique(band, return_index=True)
-    x_lo, x_hi = np.minimum.reduceat(x, seg), np.maximum.reduceat(x, seg) + 1
-    for b, lo, hi in zip(bands.tolist(), x_lo.tolist(), x_hi.tolist()):
-        y0, n = int(rows.start[b]), int(rows.count[b])
-        changed = np.greater_equal(row_offset[:n], from_row[b, lo:hi])
-        rows_view = mask[y0 : y0 + n, lo:hi]
-        rows_view += changed.view(np.uint8) * delta[b, lo:hi]
+    toggle[band, x] = strips.second[s] ^ strips.first[s]
+    reached = cv2.compare(_row_offsets(rows, width), np.take(from_row, rows.lo, axis=0), cv2.CMP_GE)
+    cv2.bitwise_and(reached, np.take(toggle, rows.lo, axis=0), dst=reached)
+    cv2.bitwise_xor(mask, reached, dst=mask)
+
+
+@functools.lru_cache(maxsize=4)
+def _row_offsets(rows: _Taps, width: int) -> np.ndarray:
+    """(H, width) uint8: each output row's offset within its band."""
+    offsets = (np.arange(rows.lo.size) - rows.start[rows.lo]).astype(np.uint8)
+    image = np.ascontiguousarray(np.broadcast_to(offsets[:, None], (offsets.size, width)))
+    image.flags.writeable = False
+    return image
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,35 +466,43 @@ def _apply_second_classes(mask: np.ndarray, strips: _Strips, rows: _Taps) -> Non
 # ---------------------------------------------------------------------------------------------
 
 
-def logits_to_confidence(logits, out_size, align_corners: bool, grid_stride: int = 4) -> np.ndarray:
+def logits_to_confidence(logits, out_size, align_corners: bool, grid_stride: int = 16) -> np.ndarray:
     """``round(255 * max softmax)`` of the upsampled logits, uint8 (H, W), approximately.
 
-    The confidence is computed exactly (all classes, torch's coordinate mapping) at a grid of
-    points every ``grid_stride`` output pixels — placed where ``cv2.resize``'s half-pixel
-    bilinear mapping puts its samples — and resized to (H, W) in between. The softmax is smooth
-    but not linear in the logits, so the in-between values are approximate; ``grid_stride=1``
-    is exact. Errors vs :func:`reference_confidence` are measured in the tests and by
-    ``bench_postprocess``.
+    Exact (every class, torch's coordinate mapping) on a grid of points every ``grid_stride``
+    output pixels, placed where ``cv2.resize``'s half-pixel bilinear mapping puts its samples,
+    then resized to (H, W). The softmax is not linear in the logits, so values between grid
+    points are approximate: smooth regions are close, but the narrow confidence dips along class
+    boundaries are blurred and too shallow. Measured against :func:`reference_confidence` on a
+    street-like 1/32 map (``bench_postprocess``): mean |error| ~2.5 uint8 levels with the
+    default stride 8, ~1 with 4, ~7 with 32 (the low-resolution grid itself); the 99th
+    percentile is ~50 / 20 / 100 levels, all of it at class boundaries. ``grid_stride=1`` is
+    exact up to float rounding.
     """
     low = _as_logits(logits)
     height, width = _as_size(out_size)
     if grid_stride < 1:
         raise ValueError(f"grid_stride must be >= 1, got {grid_stride}")
     grid_h, grid_w = -(-height // grid_stride), -(-width // grid_stride)
-    lo_r, hi_r, wr = _grid_taps(height, grid_h, low.shape[1], align_corners)
-    lo_c, hi_c, wc = _grid_taps(width, grid_w, low.shape[2], align_corners)
-    low_rows = low[:, lo_r] + (low[:, hi_r] - low[:, lo_r]) * wr[:, None]  # (C, grid_h, w)
-    grid = low_rows[:, :, lo_c] + (low_rows[:, :, hi_c] - low_rows[:, :, lo_c]) * wc  # (C, grid_h, grid_w)
+    # Separable bilinear interpolation to the grid: columns on the small array first, then
+    # whole-row gathers (numpy's threaded BLAS is erratic on a busy two-core machine).
+    col_lo, col_hi, col_frac = _grid_taps(width, grid_w, low.shape[2], align_corners)
+    row_lo, row_hi, row_frac = _grid_taps(height, grid_h, low.shape[1], align_corners)
+    left = low[:, :, col_lo]
+    cols_done = left + (low[:, :, col_hi] - left) * col_frac  # (C, h, grid_w)
+    top = np.take(cols_done, row_lo, axis=1)
+    grid = top + (np.take(cols_done, row_hi, axis=1) - top) * row_frac[:, None]  # (C, grid_h, grid_w)
     grid -= grid.max(0)
-    np.exp(grid, out=grid)
-    confidence = (255.0 / grid.sum(0)).astype(_F32)  # the max class contributes exp(0) = 1
-    if (grid_h, grid_w) != (height, width):
-        confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.convertScaleAbs(confidence)  # rounds and saturates to uint8
+    exp_sum = cv2.exp(grid.reshape(grid.shape[0], -1)).sum(0).reshape(grid_h, grid_w)
+    confidence = cv2.convertScaleAbs((255.0 / exp_sum).astype(_F32))  # the max contributes exp(0) = 1
+    if (grid_h, grid_w) == (height, width):
+        return confidence
+    return cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _grid_taps(out_len: int, grid_len: int, in_len: int, align_corners: bool):
-    """Source taps of the real-valued output positions that cv2.resize maps grid samples to."""
+    """Bilinear taps (lo, hi, fraction) of the real-valued output positions that cv2.resize
+    maps grid samples to, with torch's source-coordinate formula."""
     y = (np.arange(grid_len) + 0.5) * (out_len / grid_len) - 0.5
     if align_corners:
         src = y * ((in_len - 1) / (out_len - 1)) if out_len > 1 else np.zeros_like(y)

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.cityscapes import CityscapesDataset
+from ..data.cityscapes import CityscapesDataset, read_image
 from ..data.labels import CLASS_NAMES, PALETTE
 from ..data.transforms import TrainTransform
 from ..losses import upsampled_cross_entropy
@@ -110,8 +110,12 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def train(config: dict, resume: bool = False) -> dict:
-    """Train per ``config`` (see training/config.py); returns the final validation summary."""
+def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dict:
+    """Train per ``config`` (see training/config.py); returns the final validation summary.
+
+    ``stop_at`` pauses after that iteration with a checkpoint (continue later with ``resume``),
+    exactly as if the run had been interrupted there.
+    """
     rank, world, local_rank = _distributed()
     tcfg, dcfg = config["train"], config["data"]
     device = _device(tcfg["device"], local_rank)
@@ -170,7 +174,7 @@ def train(config: dict, resume: bool = False) -> dict:
         persistent_workers=dcfg["num_workers"] > 0,
     )
     val_set = CityscapesDataset(dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
-    input_size = list(dcfg["base_size"] or train_set.image_size(0))
+    input_size = list(dcfg["base_size"] or read_image(train_set.files[0][0]).shape[:2])
 
     def weights_contract(metadata: dict) -> Weights:
         options = {k: v for k, v in config["model"]["options"].items() if k != "aux_head"}
@@ -276,7 +280,8 @@ def train(config: dict, resume: bool = False) -> dict:
                 bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}", img_s=f"{row['images_per_s']:.1f}")
                 window_loss, window_start, window_images = [], time.perf_counter(), 0
             last = it == tcfg["iters"]
-            if is_main and (it % tcfg["checkpoint_interval"] == 0 or last or stop.requested):
+            pause = stop.requested or (stop_at is not None and it >= stop_at and not last)
+            if is_main and (it % tcfg["checkpoint_interval"] == 0 or last or pause):
                 save_checkpoint(it)
             if val_set is not None and is_main and (it % tcfg["val_interval"] == 0 or last):
                 summary = validate(it)
@@ -284,7 +289,7 @@ def train(config: dict, resume: bool = False) -> dict:
                 plot_curves(out)
             if world > 1:
                 dist.barrier()
-            if stop.requested:
+            if pause:
                 bar.close()
                 print(f"stopped at iteration {it}; checkpoint written, continue with --resume")
                 return summary
