@@ -63,8 +63,8 @@ def test_resume_is_exact(synth_root, tmp_path):
     assert a["iteration"] == b["iteration"] == 2 * n
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    for (ka, va), (kb, vb) in zip(a["optimizer"]["state"].items(), b["optimizer"]["state"].items()):
-        assert torch.equal(va["momentum_buffer"], vb["momentum_buffer"]), ka
+    for key, state in a["optimizer"]["state"].items():
+        assert torch.equal(state["momentum_buffer"], b["optimizer"]["state"][key]["momentum_buffer"]), key
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
     log = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4", "6"]  # no duplicated rows after resume
@@ -73,6 +73,7 @@ def test_resume_is_exact(synth_root, tmp_path):
 def test_overfits_tiny_set(synth_root, tmp_path):
     """Loss falls and mIoU rises on a tiny set (train = val): the whole pipeline learns."""
     from narrow_seg_ros.data.cityscapes import CityscapesDataset
+    from narrow_seg_ros.models import build_model
     from narrow_seg_ros.training.evaluate import evaluate
     from narrow_seg_ros.weights import load_weights
 
@@ -97,13 +98,7 @@ def test_overfits_tiny_set(synth_root, tmp_path):
     weights = load_weights(tmp_path / "fit" / "weights.pt")
     assert weights.input_size == [128, 256] and "aux_head.0.0.weight" not in weights.state_dict
     torch.manual_seed(0)
-    fresh = weights.build_model()
-    fresh.load_state_dict(
-        {
-            k: v
-            for k, v in __import__("narrow_seg_ros.models", fromlist=["x"]).build_model("ndnet45").state_dict().items()
-        }
-    )
+    fresh = build_model("ndnet45")  # the same network before training
     data = CityscapesDataset(synth_root, "train")
     before = evaluate(fresh, data, 19, weights.mean, weights.std, weights.input_size).miou()
     assert summary["miou"] > before + 0.2, (before, summary["miou"])

@@ -652,7 +652,7 @@ class _Stamp:
             return
         self.x0, self.x1 = x0, x1
         self.window = (slice(y0, y1), slice(x0, x1))
-        self.origin = np.array([x0, y0], np.float64)
+        self.origin = np.array([x0 + 0.5, y0 + 0.5])  # projections put pixel centres at +0.5, cv2 at 0
         self.rgb = np.empty((y1 - y0, x1 - x0, 3), np.uint8)  # only pixels drawn into are copied back
         self.lab = np.zeros((y1 - y0, x1 - x0), np.uint8)  # 0 ('unlabeled') = not drawn
         self.depth_map: np.ndarray | None = None
@@ -807,86 +807,66 @@ _ROAD, _COBBLES, _CURB, _SIDEWALK, _GRASS = range(5)
 _KIND_CODE = {"road": _ROAD, "cobbles": _COBBLES, "curb": _CURB, "sidewalk": _SIDEWALK, "grass": _GRASS}
 
 
-def _periodic(x: np.ndarray, period: float, width: float) -> np.ndarray:
-    """x mod period < width, without np.mod (which is slow for floats)."""
-    phase = x * np.float32(1.0 / period)
-    phase -= np.floor(phase)
-    return phase < width / period
-
-
 def _draw_ground(canvas: _Canvas, view: _View, street: Street, t: float) -> None:
-    """Per pixel: intersect the viewing ray with the ground and find the strip (zone) it lands in.
+    """The ground below the horizon: strips (zones) parallel to the road, markings, texture, shadows.
 
-    Markings become extra zones (label road); texture, paving joints and shadows are one brightness
-    factor per pixel, so the image is assembled with a few whole-frame operations.
+    Zones and markings are ground-plane polygons rasterised into a zone-index image, which two
+    lookup tables turn into colours and labels, so both come from the same pixels. Texture, paving
+    joints and shadows are one brightness factor per pixel that only touches the image.
     """
     height, width = view.size
     first = max(math.floor(view.horizon - 0.5) + 1, 0)  # first row whose centre lies below the horizon
     if first >= height:
         return
     rows = np.arange(first, height, dtype=np.float64) + 0.5
-    depth = (view.f * view.cam_height / (rows - view.horizon)).astype(np.float32)[:, None]  # (R, 1)
-    cols = (np.arange(width, dtype=np.float32) + 0.5 - np.float32(view.cx))[None, :]
-    u = cols * (depth / np.float32(view.f))  # on one row, u is linear in x
-    u += np.float32(view.cam_u) - np.float32(0.5 * view.k) * depth * depth
-    s = depth + np.float32(view.s_cam)  # (R, 1): along-road position is the same for a whole row
+    depth = view.f * view.cam_height / (rows - view.horizon)  # per row
+    zone = np.zeros((height - first, width), np.uint8)
 
-    # Zones from the far left to the far right; boundaries between them in increasing u.
+    # Zone strips, far left to far right, between boundaries u_0 < u_1 < ... (±inf at the ends).
     zones = street.zones[-1][::-1] + street.zones[1]
     bounds = [-z.outer for z in street.zones[-1][-2::-1]] + [0.0] + [z.outer for z in street.zones[1][:-1]]
-    zone = np.searchsorted(np.array(bounds, np.float32), u, side="right").astype(np.uint8)
+    sample = np.r_[
+        np.arange(0, len(rows) - 1, 4 if view.k else len(rows)), len(rows) - 1
+    ]  # edges are straight if k = 0
+    scale = view.f / depth[sample]  # pixels per metre across the road, per sampled row
+    offset = view.cx - 0.5 - scale * (view.cam_u - 0.5 * view.k * depth[sample] ** 2)
+    edge_x = [np.full(len(sample), -4.0)]
+    edge_x += [np.clip(offset + scale * b, -4.0, width + 4.0) for b in bounds]
+    edge_x += [np.full(len(sample), width + 4.0)]
+    y = sample.astype(np.float64)
+    for index in range(len(zones)):
+        left = np.stack([edge_x[index], y], -1)
+        right = np.stack([edge_x[index + 1], y], -1)[::-1]
+        _fill_image(zone, np.concatenate([left, right]), index)
+
+    # Markings and crosswalks: ground polygons with extra zone codes (label road), kept on the road.
+    colors, labels = [z.color for z in zones], [z.label for z in zones]
+    marks = np.zeros_like(zone)
+    for polygons, color in _marking_polygons(view, street):
+        colors.append(color)
+        labels.append(ID["road"])
+        _fill_image(marks, list(polygons - [0.5, first + 0.5]), len(colors) - 1)
     kind_lut = np.zeros(256, np.uint8)
     kind_lut[: len(zones)] = [_KIND_CODE[z.kind] for z in zones]
-    kinds = cv2.LUT(zone, kind_lut)
-    colors = [z.color for z in zones]
-    labels = [z.label for z in zones]
-
-    visible = np.flatnonzero(depth[:, 0] < 160.0)  # markings further away would be sub-pixel noise
-    if len(visible):
-        sub = slice(visible[0], None)
-        su, ss, on_road = u[sub], s[sub, 0], kinds[sub] == _ROAD
-        zsub = zone[sub]
-
-        def paint(rows, hit, color) -> None:  # markings are extra zones with label 'road'
-            code = len(colors)
-            colors.append(color)
-            labels.append(ID["road"])
-            if rows is None:
-                zsub[hit(su) & on_road] = code
-            elif len(rows):
-                block = zsub[rows]  # fancy indexing copies: modify, then write back
-                block[hit(su[rows]) & on_road[rows]] = code
-                zsub[rows] = block
-
-        for centre, half, period, dash, color, phase in street.markings:
-            rows_on = np.flatnonzero(_periodic(ss + np.float32(phase), period, dash)) if period else None
-            paint(rows_on, lambda x, c=centre, h=half: np.abs(x - np.float32(c)) < h, color)
-        if street.crosswalk is not None:
-            white = street.paint_white
-            cw = street.crosswalk
-            paint(np.flatnonzero((ss >= cw) & (ss < cw + 3.5)), lambda x: _periodic(x, 1.0, 0.5), white)
-            paint(np.flatnonzero((ss >= cw - 1.2) & (ss < cw - 0.8)), lambda x: x > 0, white)
+    on_road = cv2.LUT(zone, kind_lut) == _ROAD
+    on_road &= marks > 0
+    np.copyto(zone, marks, where=on_road)
 
     # Brightness factor: world-fixed texture (a smooth random tile indexed by s and u, so it moves
-    # with the road in sequences; sampled at half resolution, it is smooth anyway), joints, shadows.
+    # with the road in sequences), sampled at half resolution as it is smooth anyway.
+    half_depth = depth[::2, None]
+    half_cols = np.arange(0.5, width, 2.0) - view.cx
+    half_u = half_cols * (half_depth / view.f) + (view.cam_u - 0.5 * view.k * half_depth**2)
     tile = _texture_tile()
-    half_u = u[::2, ::2]
-    coarse = tile[np.floor(s[::2] * 3).astype(np.int32) & 255, np.floor(half_u * 3).astype(np.int32) & 255]
+    coarse = tile[
+        np.floor((half_depth + view.s_cam) * 3).astype(np.int64) & 255, np.floor(half_u * 3).astype(np.int64) & 255
+    ]
     factor = cv2.resize(coarse, (width, height - first), interpolation=cv2.INTER_LINEAR)
     texture_lut = np.full(256, 0.05, np.float32)  # markings: a little wear
     texture_lut[: len(zones)] = [z.texture for z in zones]
     factor *= cv2.LUT(zone, texture_lut)
     factor += 1.0
-    near = np.flatnonzero(depth[:, 0] < 30.0)  # paving joints only where they are a few pixels apart
-    if len(near):
-        sub = slice(near[0], None)
-        su, ss = u[sub], s[sub]
-        joints = (_periodic(ss, 0.6, 0.04) | _periodic(su, 0.6, 0.04)) & (kinds[sub] == _SIDEWALK)
-        cobbles = kinds[sub] == _COBBLES
-        if cobbles.any():
-            joints |= (_periodic(ss, 0.25, 0.03) | _periodic(su, 0.25, 0.03)) & cobbles
-        factor[sub][joints] *= 0.8
-    for mask, strength in _shadow_masks(view, street, t, first):
+    for mask, strength in _ground_masks(view, street, t, first):
         factor[mask] *= strength
 
     zone_lut = np.zeros((256, 4), np.uint8)
@@ -895,7 +875,98 @@ def _draw_ground(canvas: _Canvas, view: _View, street: Street, t: float) -> None
     channels = [cv2.multiply(cv2.LUT(zone, zone_lut[:, c].copy()), factor, dtype=cv2.CV_8U) for c in range(3)]
     canvas.rgb[first:] = cv2.merge(channels)
     canvas.lab[first:] = cv2.LUT(zone, zone_lut[:, 3].copy())
-    canvas.ground_depth[first:] = depth
+    canvas.ground_depth[first:] = depth[:, None]
+
+
+def _fill_image(image: np.ndarray, polygons, value) -> None:
+    """fillPoly in pixel-index coordinates (pixel centres at integers), quarter-pixel precision."""
+    polygons = polygons if isinstance(polygons, list) else [polygons]
+    fixed = [np.rint(np.clip(p, -(2**20), 2**20) * 4).astype(np.int32) for p in polygons]
+    cv2.fillPoly(image, fixed, value, cv2.LINE_8, 2)
+
+
+def _ground_polygons(view: _View, u0, u1, s0, s1) -> np.ndarray:
+    """Outlines (N, 2n, 2) of the ground rectangles [u0, u1] × [s0, s1] (arrays broadcast together),
+    clipped at NEAR_CLIP; on a bend the long sides are sampled, as they curve in the image."""
+    u0, u1, s0, s1 = (a.ravel() for a in np.broadcast_arrays(u0, u1, s0, s1))
+    s0 = np.maximum(s0, view.s_cam + NEAR_CLIP)
+    keep = s1 > s0
+    u0, u1, s0, s1 = u0[keep], u1[keep], s0[keep], s1[keep]
+    steps = np.linspace(0.0, 1.0, 6 if view.k else 2)
+    ss = s0[:, None] + (s1 - s0)[:, None] * steps
+    along = np.concatenate([ss, ss[:, ::-1]], 1)
+    across = np.concatenate([np.repeat(u0[:, None], len(steps), 1), np.repeat(u1[:, None], len(steps), 1)], 1)
+    return view.project(across, along, 0.0)
+
+
+def _marking_polygons(view: _View, street: Street) -> list[tuple[np.ndarray, tuple]]:
+    """(polygons, colour) per lane line (dashes within 160 m) and for the crosswalk and stop line."""
+    out = []
+    ahead = view.s_cam + 160.0  # further away a marking would be sub-pixel noise
+    for centre, half, period, dash, color, phase in street.markings:
+        if period:
+            starts = np.arange(math.floor((view.s_cam + phase) / period) * period - phase, ahead, period)
+            polygons = _ground_polygons(view, centre - half, centre + half, starts, starts + dash)
+        else:
+            polygons = _ground_polygons(view, centre - half, centre + half, view.s_cam, ahead)
+        if len(polygons):
+            out.append((polygons, color))
+    if street.crosswalk is not None:
+        road_left, road_right = -street.lanes_left * street.lane_width, street.lanes_right * street.lane_width
+        stripes = np.arange(road_left + 0.25, road_right - 0.5, 1.0)
+        cw = street.crosswalk
+        polygons = _ground_polygons(view, stripes, stripes + 0.5, cw, cw + 3.5)
+        stop_line = _ground_polygons(view, 0.2, road_right - 0.2, cw - 1.2, cw - 0.8)
+        out += [(p, street.paint_white) for p in (polygons, stop_line) if len(p)]
+    return out
+
+
+def _ground_masks(view: _View, street: Street, t: float, first: int) -> list[tuple[np.ndarray, float]]:
+    """Brightness masks of the ground rows: paving joints, and shadows of facades, trees and vehicles."""
+    height, width = view.size
+    joints, soft, hard = [], [], []
+    near = view.s_cam + 30.0  # joints only where they are a few pixels apart
+    for side in (-1, 1):
+        for zone_kind, spacing, gap in (("sidewalk", 0.6, 0.04), ("cobbles", 0.25, 0.03)):
+            inner = 0.0
+            for z in street.zones[side]:
+                if z.kind == zone_kind:
+                    lo, hi = sorted((side * inner, side * z.outer))
+                    across = np.arange(math.ceil(lo / spacing) * spacing, hi, spacing)
+                    along = np.arange(math.ceil(view.s_cam / spacing) * spacing, near, spacing)
+                    joints.append(_ground_polygons(view, across, across + gap, view.s_cam, near))
+                    joints.append(_ground_polygons(view, lo, hi, along, along + gap))
+                inner = z.outer
+    if street.shadow_ratio > 0:
+        for seg in street.segments:
+            ahead = seg.s0 - view.s_cam < STREET_AHEAD
+            if ahead and seg.side == street.sun_side and seg.kind in ("building", "hedge", "wall"):
+                inner = seg.side * (abs(seg.u) - seg.height * street.shadow_ratio)
+                soft.append(_ground_polygons(view, min(seg.u, inner), max(seg.u, inner), seg.s0, seg.s1))
+    for thing, u, s in _visible_things(view, street, t):
+        if thing.kind == "vehicle":
+            length, w, _ = thing.p["dims"]
+            if s - length / 2 - view.s_cam < NEAR_CLIP + 0.5:
+                continue  # too close to be drawn (see _draw_vehicle), so it casts no shadow either
+            hard.append(
+                _ground_polygons(view, u - w / 2 - 0.15, u + w / 2 + 0.15, s - length / 2 - 0.2, s + length / 2 + 0.2)
+            )
+        elif thing.kind == "tree" and street.shadow_ratio > 0:
+            r = max(b[2] for b in thing.p["blobs"]) * 1.4
+            angle = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+            us, ss = u + r * np.cos(angle) - street.sun_side * r, s + r * np.sin(angle)
+            if ss.min() - view.s_cam > NEAR_CLIP:
+                soft.append(view.project(us, ss, 0.0)[None])
+    masks = []
+    for groups, strength in ((joints, 0.8), (soft, street.shadow_strength), (hard, 0.45)):
+        groups = [g for g in groups if len(g)]
+        if not groups:
+            continue
+        mask = np.zeros((height - first, width), np.uint8)
+        for group in groups:  # one call per group: overlapping polygons within one call would cancel out
+            _fill_image(mask, list(group - [0.5, first + 0.5]), 1)
+        masks.append((mask.view(bool), strength))
+    return masks
 
 
 _TILE: np.ndarray | None = None
@@ -910,54 +981,6 @@ def _texture_tile() -> np.ndarray:
         tile = cv2.GaussianBlur(padded, (0, 0), 3.0)[16:-16, 16:-16]
         _TILE = tile / tile.std()
     return _TILE
-
-
-def _ground_quad(view: _View, u0: float, u1: float, s0: float, s1: float) -> np.ndarray | None:
-    """Outline of the ground rectangle [u0, u1] × [s0, s1] (clipped at NEAR_CLIP); curved on a bend."""
-    s0 = max(s0, view.s_cam + NEAR_CLIP)
-    if s1 <= s0:
-        return None
-    ss = np.linspace(s0, s1, 8 if view.k else 2)
-    return view.project(np.repeat([u0, u1], len(ss)), np.r_[ss, ss[::-1]], 0.0)
-
-
-def _shadow_masks(view: _View, street: Street, t: float, first: int) -> list[tuple[np.ndarray, float]]:
-    """Masks (ground rows only) of shadows cast by facades and trees (soft) and vehicles (dark)."""
-    height, width = view.size
-    soft, hard = [], []
-    if street.shadow_ratio > 0:
-        for seg in street.segments:
-            ahead = seg.s0 - view.s_cam < STREET_AHEAD
-            if ahead and seg.side == street.sun_side and seg.kind in ("building", "hedge", "wall"):
-                reach = seg.height * street.shadow_ratio
-                inner = seg.side * (abs(seg.u) - reach)
-                quad = _ground_quad(view, min(seg.u, inner), max(seg.u, inner), seg.s0, seg.s1)
-                if quad is not None:
-                    soft.append(quad)
-    for thing, u, s in _visible_things(view, street, t):
-        if thing.kind == "vehicle":
-            length, w, _ = thing.p["dims"]
-            if s - length / 2 - view.s_cam < NEAR_CLIP + 0.5:
-                continue  # too close to be drawn (see _draw_vehicle), so it casts no shadow either
-            quad = _ground_quad(view, u - w / 2 - 0.15, u + w / 2 + 0.15, s - length / 2 - 0.2, s + length / 2 + 0.2)
-            if quad is not None:
-                hard.append(quad)
-        elif thing.kind == "tree" and street.shadow_ratio > 0:
-            r = max(b[2] for b in thing.p["blobs"]) * 1.4
-            angle = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-            us, ss = u + r * np.cos(angle) - street.sun_side * r, s + r * np.sin(angle)
-            if ss.min() - view.s_cam > NEAR_CLIP:
-                soft.append(view.project(us, ss, 0.0))
-    masks = []
-    for polygons, strength in ((soft, street.shadow_strength), (hard, 0.45)):
-        if not polygons:
-            continue
-        mask = np.zeros((height - first, width), np.uint8)
-        for poly in polygons:  # one call per polygon: overlapping polygons in one call would cancel out
-            pts = np.rint(np.clip(poly - [0.0, first], -(2**20), 2**20) * 4).astype(np.int32)
-            cv2.fillPoly(mask, [pts], 1, cv2.LINE_8, 2)
-        masks.append((mask.view(bool), strength))
-    return masks
 
 
 def _draw_skyline(canvas: _Canvas, view: _View, street: Street) -> None:
