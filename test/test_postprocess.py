@@ -54,6 +54,8 @@ def smooth_logits(num_classes, h, w, seed, cells_per_blob=5, amplitude=6.0):
         (4, 40, 50, 30, 120),  # downsizing rows
         (3, 9, 9, 200, 13),  # tall
         (3, 6, 5, 1, 200),  # a single output row
+        (3, 1, 5, 50, 200),  # a single logit row
+        (4, 6, 1, 120, 90),  # a single logit column
         (6, 5, 7, 64, 64),  # H + W <= 128: torch's other kernel
         (2, 3, 4, 300, 500),  # two classes, ×100
         (3, 2, 3, 600, 700),  # bands of > 255 rows
@@ -174,7 +176,7 @@ def test_cell_pruning_is_sound_brute_force(kind):
 
 
 @pytest.mark.parametrize("align_corners", [True, False])
-@pytest.mark.parametrize("out_len, in_len", [(1024, 32), (1080, 34), (257, 33), (30, 40), (1, 6), (700, 3)])
+@pytest.mark.parametrize("out_len, in_len", [(1024, 32), (1080, 34), (257, 33), (30, 40), (1, 6), (700, 3), (90, 1)])
 def test_rows_from_matches_a_linear_search(out_len, in_len, align_corners):
     taps = pp._taps(out_len, in_len, align_corners)
     rng = np.random.default_rng(out_len + in_len)

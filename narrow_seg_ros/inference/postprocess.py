@@ -128,18 +128,17 @@ def _rows_from(lam, band, band_start, band_rows, taps: _Taps, strict: bool) -> n
     shorter than 2**23); numpy's searchsorted is several times slower.
     """
     band_stop = band_start + band_rows
-    if taps.scale > 0:
-        target = band + np.clip(lam, -1.0, 2.0)
-        guess = (target + 0.5) / taps.scale - 0.5 if taps.half_pixel else target / taps.scale
-        row = np.clip(np.ceil(guess), band_start, band_stop).astype(np.int64)
-    else:  # a single output row
-        row = np.broadcast_to(band_start, np.shape(lam)).copy()
-    # λ >= 0 everywhere, and rows clamped to source 0 share λ = 0: answer those directly.
-    row = np.where(lam < 0 if strict else lam <= 0, band_start, row)
 
     def reached(r):  # rows past the end of the axis read the +inf sentinel
         return taps.lam_padded[r] > lam if strict else taps.lam_padded[r] >= lam
 
+    if taps.scale == 0:  # every output reads source 0 with λ = 0 (one output, or one source)
+        return np.where(reached(band_start), 0, band_rows)
+    target = band + np.clip(lam, -1.0, 2.0)
+    guess = (target + 0.5) / taps.scale - 0.5 if taps.half_pixel else target / taps.scale
+    row = np.clip(np.ceil(guess), band_start, band_stop).astype(np.int64)
+    # λ >= 0 everywhere, and rows clamped to source 0 share λ = 0: answer those directly.
+    row = np.where(lam < 0 if strict else lam <= 0, band_start, row)
     back = (row > band_start) & reached(row - 1)
     ahead = ~back & (row < band_stop) & ~reached(row)
     return row + ahead - back - band_start

@@ -306,6 +306,13 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     return summary
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """A Ctrl-C or SIGTERM to the whole process group is the main process's to handle (it writes a
+    checkpoint and shuts the workers down); a worker dying on it first would crash the run instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _append_csv(path: Path, row: dict) -> None:
     new = not path.exists()
     with path.open("a", newline="") as fh:
