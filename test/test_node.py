@@ -257,3 +257,31 @@ def test_bad_parameters_exit_nonzero_with_message(ros, param, message):
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_command_end_to_end(ros, tmp_path):
+    """The README's main job: shipped sequence → seg_node (shipped weights) → recorder."""
+    if not (REPO / "models" / "ndnet45_synth.pt").exists():
+        pytest.fail("models/ndnet45_synth.pt is missing: the demo needs the shipped weights")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "narrow_seg_ros.cli.main",
+            "demo",
+            "--frames",
+            "12",
+            "--rate",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--save",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "achieved FPS" in proc.stdout
+    assert len(list(tmp_path.glob("overlay_*.png"))) == 3 and len(list(tmp_path.glob("mask_*.png"))) == 3
