@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from conftest import REPO, run_cli
 
 SHIPPED = sorted((REPO / "models").glob("*_synth.pt"))
