@@ -37,11 +37,3 @@ def label_ids_to_train_ids(label_img: np.ndarray) -> np.ndarray:
         if label_img.size and (label_img.min() < 0 or label_img.max() > 255):
             raise ValueError("label ids must lie in 0..255")
     return ID_TO_TRAINID[label_img]
-
-
-def colorize(train_ids: np.ndarray, ignore_color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
-    """Train-id map (H, W) → RGB uint8 image (H, W, 3) in the Cityscapes colors."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[:] = ignore_color
-    lut[:NUM_CLASSES] = PALETTE
-    return lut[np.asarray(train_ids, dtype=np.uint8)]

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..inference.postprocess import colorize
+
 
 def _read_csv(path: Path) -> list[dict]:
     if not path.exists():
@@ -51,15 +53,11 @@ def plot_curves(out: Path) -> Path | None:
     return path
 
 
-def colorize(mask: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """Class ids → RGB; ids outside the palette (255 = ignore) are black."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[: len(palette)] = palette
-    return lut[mask]
-
-
 def save_sample_grid(path: Path, image_rgb, target, pred, palette) -> None:
     """image | ground truth | prediction, side by side."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    row = np.concatenate([image_rgb, colorize(np.asarray(target), palette), colorize(pred, palette)], axis=1)
+    row = np.concatenate(
+        [image_rgb, colorize(np.asarray(target, np.uint8), palette), colorize(np.asarray(pred, np.uint8), palette)],
+        axis=1,
+    )
     cv2.imwrite(str(path), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
