@@ -1,0 +1,1 @@
+"""Data: the Cityscapes label table, loader and augmentation, and the synthetic street-scene generator."""
