@@ -12,7 +12,6 @@ not computed. Health goes to ``/diagnostics`` and to a periodic one-line log.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -29,10 +28,6 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, numpy_to_image
-
-# Before torch loads (the engine is imported lazily): spinning OpenMP threads would steal the
-# cores the DDS, conversion and onnxruntime threads need.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
