@@ -166,3 +166,50 @@ def test_bench_prints_stages(ndnet_weights, cli):
     for r in rows:
         for key in ("pre_ms_p50", "net_ms_p50", "post_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "fps"):
             assert r[key] > 0, key
+
+
+def test_infer_cli_folder_and_video(ndnet_weights, tmp_path, cli):
+    """Offline mode: masks for a folder of images and for a video, without ROS."""
+    import cv2
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.png"), scene(128, 256, seed=i)[..., ::-1])
+    out = tmp_path / "out"
+    proc = cli(
+        "infer",
+        "--weights",
+        str(ndnet_weights),
+        "--input",
+        str(frames),
+        "--output",
+        str(out),
+        "--overlay",
+        "--backend",
+        "torch",
+    )
+    assert proc.returncode == 0, proc.stderr
+    mask = cv2.imread(str(out / "f1_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (128, 256) and mask.max() < 19
+    assert (out / "f2_overlay.png").exists()
+    video = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (256, 128))
+    for i in range(4):
+        writer.write(scene(128, 256, seed=i)[..., ::-1].copy())
+    writer.release()
+    proc = cli(
+        "infer",
+        "--weights",
+        str(ndnet_weights),
+        "--input",
+        str(video),
+        "--output",
+        str(tmp_path / "o.mp4"),
+        "--backend",
+        "torch",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 4
+    bad = cli("infer", "--weights", str(ndnet_weights), "--input", str(tmp_path / "nope"), "--output", str(out))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "eval",
     "export",
     "demo",
+    "infer",
     "bench",
     "bench_node",
     "synth",
