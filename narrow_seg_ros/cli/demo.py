@@ -46,38 +46,13 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    node_cmd = [
-        py,
-        "-m",
-        "narrow_seg_ros.ros.seg_node",
-        "--ros-args",
-        "--params-file",
-        params,
-        "-p",
-        f"model:={args.model}",
-        "-p",
-        f"weights:={args.weights}",
-        "-p",
-        f"backend:={args.backend}",
-        "-p",
-        "log_period:=5.0",
-    ]
-    player_cmd = [
-        py,
-        "-m",
-        "narrow_seg_ros.ros.image_player",
-        "--ros-args",
-        "-p",
-        f"source:={args.source}",
-        "-p",
-        f"rate:={args.rate}",
-        "-p",
-        f"max_frames:={args.frames}",
-        "-p",
-        "loop:=true",
-        "-p",
-        "reliable:=true",
-    ]
+    # (an empty `-p name:=` does not parse, so optional values are passed only when given)
+    node_cmd = [py, "-m", "narrow_seg_ros.ros.seg_node", "--ros-args", "--params-file", params]
+    node_cmd += ["-p", f"model:={args.model}", "-p", f"backend:={args.backend}", "-p", "log_period:=5.0"]
+    node_cmd += ["-p", f"weights:={args.weights}"] if args.weights else []
+    player_cmd = [py, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-p", f"rate:={args.rate}"]
+    player_cmd += ["-p", f"max_frames:={args.frames}", "-p", "loop:=true", "-p", "reliable:=true"]
+    player_cmd += ["-p", f"source:={args.source}"] if args.source else []
 
     rclpy.init()
     recorder = Node("demo_recorder")

@@ -168,7 +168,7 @@ class SegNode(Node):
         if self.params["log_period"] > 0:
             self.create_timer(self.params["log_period"], self._log_status)
         self.get_logger().info(
-            f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[1]}x{self.segmenter.input_size[0]}, "
+            f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[0]}x{self.segmenter.input_size[1]} (HxW), "
             f"subscribed to {self.sub.topic_name} ({self.params['qos_reliability']}, depth {self.params['qos_depth']})"
         )
 
