@@ -101,3 +101,21 @@ def load_weights(path: str | os.PathLike) -> Weights:
     if len(weights.mean) != 3 or len(weights.std) != 3 or min(weights.std) <= 0:
         raise ValueError(f"weights file {path}: mean/std must be 3 values each, std > 0")
     return weights
+
+
+def random_weights(model: str, input_size, seed: int = 0) -> Weights:
+    """A randomly initialised network in the contract, with the Cityscapes classes and NDNet's
+    normalisation: for speed benchmarks and tests, where what is measured is not accuracy."""
+    from .data.labels import CLASS_NAMES, PALETTE
+
+    torch.manual_seed(seed)
+    net = build_model(model, num_classes=len(CLASS_NAMES))
+    return Weights(
+        model=model,
+        class_names=list(CLASS_NAMES),
+        palette=PALETTE.tolist(),
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+        input_size=[int(v) for v in input_size],
+        state_dict=net.state_dict(),
+    )

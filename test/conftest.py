@@ -33,28 +33,13 @@ def make_weights(path, model="ndnet45", input_size=(256, 512), seed=0):
 
     BN running variances are raised so logits vary over the image as a trained net's do.
     """
-    from narrow_seg_ros.data.labels import CLASS_NAMES, PALETTE
-    from narrow_seg_ros.models import build_model
-    from narrow_seg_ros.weights import Weights, save_weights
+    from narrow_seg_ros.weights import random_weights, save_weights
 
-    torch.manual_seed(seed)
-    net = build_model(model).eval()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_var.fill_(4.0)
-    save_weights(
-        Weights(
-            model=model,
-            class_names=list(CLASS_NAMES),
-            palette=PALETTE.tolist(),
-            mean=[0.5] * 3,
-            std=[0.5] * 3,
-            input_size=list(input_size),
-            state_dict=net.state_dict(),
-        ),
-        path,
-    )
+    weights = random_weights(model, input_size, seed)
+    for name, value in weights.state_dict.items():
+        if name.endswith("running_var"):
+            value.fill_(4.0)
+    save_weights(weights, path)
     return path
 
 

@@ -106,27 +106,10 @@ def run(args) -> int:
 
 
 def _random_weights(model: str, size, folder: str) -> str:
-    import torch
+    from ..weights import random_weights, save_weights
 
-    from ..data.labels import CLASS_NAMES, PALETTE
-    from ..models import build_model
-    from ..weights import Weights, save_weights
-
-    torch.manual_seed(0)
-    net = build_model(model)
     path = os.path.join(folder, f"{model}_random.pt")
-    save_weights(
-        Weights(
-            model=model,
-            class_names=list(CLASS_NAMES),
-            palette=PALETTE.tolist(),
-            mean=[0.5] * 3,
-            std=[0.5] * 3,
-            input_size=list(size),
-            state_dict=net.state_dict(),
-        ),
-        path,
-    )
+    save_weights(random_weights(model, size), path)
     return path
 
 

@@ -11,15 +11,13 @@ import sys
 from pathlib import Path
 
 import cv2
-import rclpy
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from .image_conversion import numpy_to_compressed, numpy_to_image
+from .runtime import run_node
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff"}
 
@@ -132,21 +130,7 @@ def default_demo_source() -> Path:
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ImagePlayer()
-    except (ValueError, ParameterException) as exc:
-        print(f"[image_player] FATAL: {exc}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException, SystemExit):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ImagePlayer, "image_player", args)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,15 @@ import threading
 import time
 from collections import deque
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, numpy_to_image
+from .runtime import run_node
 
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
@@ -341,23 +339,7 @@ def build_segmenter(params: dict):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = SegNode()
-    except (ConfigurationError, ParameterException) as exc:
-        print(f"[seg_node] FATAL: bad configuration: {exc}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SegNode, "seg_node", args, config_errors=(ConfigurationError,))
 
 
 if __name__ == "__main__":
