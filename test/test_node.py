@@ -144,7 +144,8 @@ def test_pipeline_outputs(ros, weights_file, variant):
     try:
         wait_for_node(ros, node)
         args = ["--width", str(width), "--height", str(height), "--encoding", encoding, "--count", "6", "--rate", "1"]
-        camera = publish(*args, *(["--reliable"] if reliability == "reliable" else []))
+        # two subscriptions to wait for: the node's and this test's copy of the camera stream
+        camera = publish(*args, "--min-subscribers", "2", *(["--reliable"] if reliability == "reliable" else []))
         ok = collect.spin_until(lambda: all(len(collect.msgs[t]) >= 3 for t in topics[:4]), 90)
         camera.wait(timeout=60)
         assert ok, {t: len(v) for t, v in collect.msgs.items()}
@@ -158,10 +159,14 @@ def test_pipeline_outputs(ros, weights_file, variant):
         "/seg_node/overlay": "rgb8",
         "/seg_node/confidence": "mono8",
     }
+    compared = 0
     for topic, enc in expected.items():
         for msg in collect.msgs[topic]:
             assert (msg.height, msg.width, msg.encoding) == (height, width, enc), topic
-            assert headers_equal(msg.header, sent[msg.header.frame_id]), topic
+            if msg.header.frame_id in sent:  # a best-effort copy of a 6 MB frame may be lost on our side
+                assert headers_equal(msg.header, sent[msg.header.frame_id]), topic
+                compared += 1
+    assert compared >= 4, f"only {compared} outputs could be matched to a received camera frame"
     from narrow_seg_ros.ros.image_conversion import image_to_numpy
 
     for msg in collect.msgs["/seg_node/mask"][:2]:

@@ -56,6 +56,7 @@ def main() -> int:
     p.add_argument("--malformed-every", type=int, default=0)
     p.add_argument("--compressed", action="store_true", help="publish image/compressed (jpeg) instead")
     p.add_argument("--wait-subscribers", type=float, default=60.0)
+    p.add_argument("--min-subscribers", type=int, default=1, help="wait until this many subscriptions match")
     args = p.parse_args()
 
     rclpy.init()
@@ -68,7 +69,7 @@ def main() -> int:
     topic, kind = ("image/compressed", CompressedImage) if args.compressed else ("image", Image)
     pub = node.create_publisher(kind, topic, qos)
     deadline = time.monotonic() + args.wait_subscribers
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+    while pub.get_subscription_count() < args.min_subscribers and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
     time.sleep(0.5)
     bad = 0
