@@ -23,6 +23,8 @@ from std_msgs.msg import String  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent / "ros_helpers"))
 from camera_publisher import make_frame  # noqa: E402
 
+from narrow_seg_ros.ros.runtime import seg_node_command  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def ros(tmp_path_factory):
@@ -53,20 +55,7 @@ def weights_file(ndnet_weights):
 
 
 def start_node(weights, *params, timeout=120):
-    cmd = [
-        sys.executable,
-        "-m",
-        "narrow_seg_ros.ros.seg_node",
-        "--ros-args",
-        "--params-file",
-        str(REPO / "config" / "seg.yaml"),
-        "-p",
-        f"weights:={weights}",
-        "-p",
-        "backend:=torch",
-    ]
-    for p in params:
-        cmd += ["-p", p]
+    cmd = seg_node_command(f"weights:={weights}", "backend:=torch", *params)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -245,16 +234,7 @@ def test_malformed_frames_are_dropped_and_node_keeps_serving(ros, weights_file, 
 )
 def test_bad_parameters_exit_nonzero_with_message(ros, param, message):
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "narrow_seg_ros.ros.seg_node",
-            "--ros-args",
-            "--params-file",
-            str(REPO / "config" / "seg.yaml"),
-            "-p",
-            param,
-        ],
+        seg_node_command(param),
         capture_output=True,
         text=True,
         timeout=120,

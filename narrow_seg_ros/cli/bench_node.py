@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -40,31 +39,21 @@ def run(args) -> int:
     from sensor_msgs.msg import Image
 
     from ..inference.engine import Segmenter
-    from ..resources import share_file, shipped_weights
+    from ..resources import shipped_weights
     from ..ros.image_conversion import numpy_to_image
+    from ..ros.runtime import seg_node_command
     from .bench import _frames
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     weights = args.weights or str(shipped_weights(args.model))
     frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f for f in _frames(args.size, FRAMES)]
-    cmd = [
-        sys.executable,
-        "-m",
-        "narrow_seg_ros.ros.seg_node",
-        "--ros-args",
-        "--params-file",
-        str(share_file("config", "seg.yaml")),
-        "-p",
+    cmd = seg_node_command(
         f"weights:={weights}",
-        "-p",
         f"backend:={args.backend}",
-        "-p",
         "qos_reliability:=reliable",
-        "-p",
         "publish_color:=false",
-        "-p",
         "publish_overlay:=false",
-    ]
+    )
     node_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rclpy.init()
     node = rclpy.create_node("bench_node_client")

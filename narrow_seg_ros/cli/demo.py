@@ -38,18 +38,16 @@ def run(args) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from ..resources import share_file
     from ..ros.image_conversion import image_to_numpy
+    from ..ros.runtime import seg_node_command
 
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    params = str(share_file("config", "seg.yaml"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
-    # (an empty `-p name:=` does not parse, so optional values are passed only when given)
-    node_cmd = [py, "-m", "narrow_seg_ros.ros.seg_node", "--ros-args", "--params-file", params]
-    node_cmd += ["-p", f"model:={args.model}", "-p", f"backend:={args.backend}", "-p", "log_period:=5.0"]
-    node_cmd += ["-p", f"weights:={args.weights}"] if args.weights else []
+    node_cmd = seg_node_command(
+        f"model:={args.model}", f"backend:={args.backend}", "log_period:=5.0", f"weights:={args.weights}"
+    )
     player_cmd = [py, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-p", f"rate:={args.rate}"]
     player_cmd += ["-p", f"max_frames:={args.frames}", "-p", "loop:=true", "-p", "reliable:=true"]
     player_cmd += ["-p", f"source:={args.source}"] if args.source else []
