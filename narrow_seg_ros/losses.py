@@ -42,7 +42,7 @@ def _interpolate_band(low, rows, out_w: int, align_corners: bool):
 
 class _UpsampledCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, low, target, align_corners, ignore_index, band_pixels):
+    def forward(ctx, low, target, align_corners, ignore_index, band_pixels, weight):
         n, c, h, w = low.shape
         out_h, out_w = target.shape[-2:]
         rows = _source_coords(out_h, h, align_corners, low.device)
@@ -50,7 +50,7 @@ class _UpsampledCrossEntropy(torch.autograd.Function):
         grad = torch.zeros_like(low)
         acc_dtype = torch.float64 if low.dtype == torch.float64 else torch.float32  # fp16/bf16 → fp32
         total = low.new_zeros((), dtype=acc_dtype)
-        count = 0
+        count = low.new_zeros((), dtype=acc_dtype)
         for start in range(0, out_h, band):
             stop = min(out_h, start + band)
             r0, r1, rw = (t[start:stop] for t in rows)
@@ -59,20 +59,22 @@ class _UpsampledCrossEntropy(torch.autograd.Function):
             with torch.enable_grad():
                 logits = _interpolate_band(sub, (r0 - lo, r1 - lo, rw), out_w, align_corners)
                 loss = F.cross_entropy(
-                    logits.to(acc_dtype), target[:, start:stop], ignore_index=ignore_index, reduction="sum"
+                    logits.to(acc_dtype), target[:, start:stop], weight, ignore_index=ignore_index, reduction="sum"
                 )
             (g,) = torch.autograd.grad(loss, sub)
             grad[:, :, lo:hi] += g
             total += loss.detach()
-            count += int((target[:, start:stop] != ignore_index).sum())
-        count = max(count, 1)  # all-ignored batch: loss 0 and no gradient, as PyTorch's mean would be nan
+            labels = target[:, start:stop]
+            labels = labels[labels != ignore_index]
+            count += labels.numel() if weight is None else weight[labels].sum()
+        count = count.clamp_min(1e-12)  # all-ignored batch: loss 0 and no gradient (PyTorch's mean: nan)
         ctx.save_for_backward(grad / count)
         return total / count
 
     @staticmethod
     def backward(ctx, grad_out):
         (grad,) = ctx.saved_tensors
-        return grad * grad_out.to(grad.dtype), None, None, None, None
+        return grad * grad_out.to(grad.dtype), None, None, None, None, None
 
 
 def upsampled_cross_entropy(
@@ -81,13 +83,31 @@ def upsampled_cross_entropy(
     align_corners: bool,
     ignore_index: int = IGNORE_INDEX,
     band_pixels: int = 1 << 18,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of ``bilinear_upsample(low_logits, target.shape[-2:])`` against ``target``.
 
     ``band_pixels`` bounds how many output pixels (over the batch) are expanded at once.
+    ``weight`` (C,) weighs classes as ``F.cross_entropy`` does (mean over the targets' weights).
     """
     if low_logits.dim() != 4 or target.dim() != 3 or low_logits.shape[0] != target.shape[0]:
         raise ValueError(
             f"expected logits (N,C,h,w) and target (N,H,W), got {tuple(low_logits.shape)} and {tuple(target.shape)}"
         )
-    return _UpsampledCrossEntropy.apply(low_logits, target.long(), align_corners, ignore_index, band_pixels)
+    if weight is not None:
+        weight = weight.to(
+            device=low_logits.device, dtype=torch.float64 if low_logits.dtype == torch.float64 else torch.float32
+        )
+    return _UpsampledCrossEntropy.apply(low_logits, target.long(), align_corners, ignore_index, band_pixels, weight)
+
+
+def log_class_weights(frequencies, c: float = 1.10) -> torch.Tensor:
+    """ENet/ERFNet class weighting ``1 / ln(c + p_class)`` from pixel frequencies ``p``.
+
+    ENet uses c = 1.02; ERFNet (which VNet's modules come from) 1.10, a milder balance (weights
+    between ~3 and ~10.5 instead of ~3 and ~50). Thin classes (poles, signs, lights) cover a
+    fraction of a percent of the pixels and are otherwise learned last.
+    """
+    p = torch.as_tensor(frequencies, dtype=torch.float64)
+    p = p / p.sum().clamp_min(1)
+    return (1.0 / torch.log(c + p)).float()

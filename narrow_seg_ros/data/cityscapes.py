@@ -78,3 +78,12 @@ class CityscapesDataset(torch.utils.data.Dataset):
     def name(self, index: int) -> str:
         """Frame name without suffix, e.g. ``aachen_000000_000019``."""
         return self.files[index][0].name[: -len(IMAGE_SUFFIX)]
+
+
+def class_pixel_counts(dataset: CityscapesDataset, num_classes: int) -> np.ndarray:
+    """Pixels per train id over the dataset's label maps (ignore 255 not counted)."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for _, label_path in dataset.files:
+        train_ids = read_train_ids(label_path)
+        counts += np.bincount(train_ids.ravel(), minlength=256)[:num_classes]
+    return counts

@@ -38,6 +38,9 @@ DEFAULTS: dict = {
         "iters": 80000,
         "batch_size": 16,
         "aux_weight": 0.4,
+        # None, or "log": ENet/ERFNet weights 1 / ln(c + p) from the training set's class frequencies
+        "class_weights": None,
+        "class_weight_c": 1.10,
         "amp": True,
         "device": "auto",
         "seed": 0,
