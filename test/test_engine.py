@@ -115,19 +115,25 @@ def test_bad_configuration_fails_fast(ndnet_weights, tmp_path):
             Segmenter.from_weights(ndnet_weights, backend="torch", device="cuda")
 
 
-def test_export_onnx_runs_from_metadata_alone(ndnet_weights, tmp_path, cli):
+@pytest.mark.parametrize("uint8_input", [False, True])
+def test_export_onnx_runs_from_metadata_alone(ndnet_weights, tmp_path, cli, uint8_input):
     out = tmp_path / "ndnet45.onnx"
-    proc = cli("export", "--weights", str(ndnet_weights), "--format", "onnx", "--out", str(out))
+    flags = ["--uint8-input"] if uint8_input else []
+    proc = cli("export", "--weights", str(ndnet_weights), "--format", "onnx", "--out", str(out), *flags)
     assert proc.returncode == 0, proc.stderr
     from narrow_seg_ros.inference.export import read_onnx_metadata
 
     meta = read_onnx_metadata(out)
     assert meta["class_names"][0] == "road" and len(meta["palette"]) == 19
     assert meta["mean"] == [0.5] * 3 and meta["output_stride"] == 32 and meta["align_corners"] is True
+    assert meta["input_format"] == ("uint8_nhwc_rgb" if uint8_input else "float32_nchw_normalized")
     engine = Segmenter.from_onnx(out)
+    assert engine.backend.takes_uint8 == uint8_input
     image = scene()
-    onnx_mask = engine.segment(image, "rgb8").mask
-    assert (onnx_mask == reference_mask(ndnet_weights, image, (256, 512))).mean() >= 0.999
+    ref = reference_mask(ndnet_weights, image, (256, 512))
+    assert (engine.segment(image, "rgb8").mask == ref).mean() >= 0.999
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    assert (engine.segment(bgr, "bgr8").mask == ref).mean() >= 0.999
 
 
 def test_export_dynamic_onnx_and_torchscript(ndnet_weights, tmp_path, cli):

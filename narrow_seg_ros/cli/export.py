@@ -18,6 +18,11 @@ def add_parser(sub) -> None:
         action="store_true",
         help="include the bilinear upsample (logits at input size) instead of 1/stride logits",
     )
+    p.add_argument(
+        "--uint8-input",
+        action="store_true",
+        help="ONNX: take uint8 RGB (N, H, W, 3) and normalise inside the graph (what the engine runs)",
+    )
     p.set_defaults(func=run)
 
 
@@ -29,10 +34,12 @@ def run(args) -> int:
     if args.format == "onnx":
         if args.opset < 17:
             raise ValueError(f"--opset must be >= 17, got {args.opset}")
-        path = export_onnx(weights, args.out, args.size, args.dynamic, args.opset, args.full_resolution)
+        path = export_onnx(
+            weights, args.out, args.size, args.dynamic, args.opset, args.full_resolution, args.uint8_input
+        )
     else:
-        if args.dynamic:
-            raise ValueError("--dynamic applies to ONNX only (TorchScript traces one input size)")
+        if args.dynamic or args.uint8_input:
+            raise ValueError("--dynamic and --uint8-input apply to ONNX only")
         path = export_torchscript(weights, args.out, args.size, args.full_resolution)
     size = args.size or weights.input_size
     print(

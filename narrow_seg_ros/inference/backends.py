@@ -1,4 +1,8 @@
-"""Network backends: run a normalised (1, 3, H, W) float32 batch to low-resolution logits.
+"""Network backends: run one image batch to low-resolution logits.
+
+A backend with ``takes_uint8`` receives the camera's uint8 RGB pixels as they lie in memory,
+(1, H, W, 3), and normalises them itself (on the GPU, or inside the ONNX graph); otherwise it
+receives the normalised float32 (1, 3, H, W) batch (ONNX files exported with float input).
 
 * ``torch``: CPU, or CUDA with fp16 and channels_last (optionally ``torch.compile``).
 * ``onnxruntime``: CPU execution provider; CUDA and TensorRT providers when the installed
@@ -33,7 +37,17 @@ def _cache_dir() -> Path:
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: torch.nn.Module, device: str = "cpu", fp16: bool = False, compile: bool = False):
+    takes_uint8 = True
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        mean,
+        std,
+        device: str = "cpu",
+        fp16: bool = False,
+        compile: bool = False,
+    ):
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} requested but CUDA is not available")
@@ -46,14 +60,18 @@ class TorchBackend:
             model = model.to(memory_format=torch.channels_last)
         self.model = torch.compile(model, mode="max-autotune") if compile else model
         self.returns_torch = self.device.type == "cuda"
+        std = torch.as_tensor(std, dtype=torch.float32)
+        self.scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(self.device)
+        self.shift = (-torch.as_tensor(mean, dtype=torch.float32) / std).view(1, 3, 1, 1).to(self.device)
         self.align_corners = model.align_corners
         self.output_stride = model.output_stride
 
     @torch.inference_mode()
     def __call__(self, batch):
-        x = torch.as_tensor(batch).to(self.device, self.dtype, non_blocking=True)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        # uint8 crosses to the GPU (a quarter of float32's bytes); NHWC permuted is channels_last
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        x = (x.float() * self.scale + self.shift).to(self.dtype)
+        x = x.contiguous(memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format)
         logits = self.model(x, full_resolution=False)[0]
         if self.returns_torch:
             return logits
@@ -106,6 +124,7 @@ class OnnxRuntimeBackend:
             providers = [provider, "CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
+        self.takes_uint8 = self.session.get_inputs()[0].type == "tensor(uint8)"
         self.provider = self.session.get_providers()[0]
         self.fp16 = fp16
         self.returns_torch = False
@@ -114,7 +133,8 @@ class OnnxRuntimeBackend:
         self.output_stride = self.metadata.get("output_stride")
 
     def __call__(self, batch):
-        (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        batch = np.ascontiguousarray(batch, dtype=np.uint8 if self.takes_uint8 else np.float32)
+        (logits,) = self.session.run(None, {self.input_name: batch})
         return logits[0]
 
     def describe(self) -> str:
@@ -128,10 +148,10 @@ def onnx_for_weights(weights, weights_path, size, opset: int) -> Path:
     from .export import export_onnx
 
     digest = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()[:16]
-    path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}.onnx"
+    path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}-u8.onnx"
     if not path.exists():
         log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
-        export_onnx(weights, path, size=size, opset=opset)
+        export_onnx(weights, path, size=size, opset=opset, uint8_input=True)
     return path
 
 

@@ -111,7 +111,7 @@ class Segmenter:
         backend, device = _resolve(backend, device)
         model = weights.build_model()
         if backend == "torch":
-            engine_backend = TorchBackend(model, device, fp16, compile)
+            engine_backend = TorchBackend(model, weights.mean, weights.std, device, fp16, compile)
         else:
             onnx_path = onnx_for_weights(weights, path, size, opset)
             engine_backend = OnnxRuntimeBackend(
@@ -174,7 +174,8 @@ class Segmenter:
 
     # ----------------------------------------------------------------- the three stages
     def preprocess(self, image: np.ndarray, encoding: str = "rgb8") -> tuple[np.ndarray, _Letterbox | None]:
-        """uint8 (H, W, 3) → float32 (1, 3, h, w) normalised RGB at the network input size."""
+        """uint8 (H, W, 3) → the backend's batch at the network input size: uint8 RGB (1, h, w, 3)
+        for backends that normalise themselves, else float32 (1, 3, h, w) normalised RGB."""
         _check_image(image, encoding)
         h, w = self.input_size
         box = None
@@ -189,8 +190,11 @@ class Segmenter:
             resized, box = canvas, _Letterbox((nh, nw))
         else:
             resized = _resize(image, (h, w))
-        # one fused C++ pass: (x - 255·mean) / (255·std) with the channel swap and HWC → NCHW
         swap = encoding == "bgr8"
+        if self.backend.takes_uint8:
+            rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if swap else np.ascontiguousarray(resized)
+            return rgb[None], box
+        # one fused C++ pass: (x - 255·mean) / (255·std) with the channel swap and HWC → NCHW
         std = self.std
         uniform = bool(np.all(std == std[0]))
         blob = cv2.dnn.blobFromImage(
