@@ -37,8 +37,6 @@ def _cache_dir() -> Path:
 class TorchBackend:
     name = "torch"
 
-    takes_uint8 = True
-
     def __init__(
         self,
         model: torch.nn.Module,
@@ -60,6 +58,7 @@ class TorchBackend:
             model = model.to(memory_format=torch.channels_last)
         self.model = torch.compile(model, mode="max-autotune") if compile else model
         self.returns_torch = self.device.type == "cuda"
+        self.takes_uint8 = self.device.type == "cuda"  # normalised on the GPU; on CPU: cv2 is faster
         std = torch.as_tensor(std, dtype=torch.float32)
         self.scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(self.device)
         self.shift = (-torch.as_tensor(mean, dtype=torch.float32) / std).view(1, 3, 1, 1).to(self.device)
@@ -68,10 +67,10 @@ class TorchBackend:
 
     @torch.inference_mode()
     def __call__(self, batch):
-        # uint8 crosses to the GPU (a quarter of float32's bytes); NHWC permuted is channels_last
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        x = (x.float() * self.scale + self.shift).to(self.dtype)
-        x = x.contiguous(memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format)
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
+        if self.takes_uint8:  # uint8 crosses to the GPU (a quarter of float32's bytes)
+            x = x.permute(0, 3, 1, 2).float() * self.scale + self.shift
+            x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         logits = self.model(x, full_resolution=False)[0]
         if self.returns_torch:
             return logits
@@ -143,15 +142,21 @@ class OnnxRuntimeBackend:
         return f"onnxruntime {ort.__version__} {self.provider}"
 
 
-def onnx_for_weights(weights, weights_path, size, opset: int) -> Path:
-    """A cached ONNX export of ``weights`` at ``size`` (exported once, reused on later starts)."""
+def onnx_for_weights(weights, weights_path, size, opset: int, uint8_input: bool = False) -> Path:
+    """A cached ONNX export of ``weights`` at ``size`` (exported once, reused on later starts).
+
+    ``uint8_input`` for GPU providers (normalisation on the device, a quarter of the bytes to
+    copy); on the CPU onnxruntime's elementwise Cast/Mul/Add over a full frame cost ~30 ms at
+    1024x2048, far more than the engine's cv2 normalisation, so CPU graphs take float input.
+    """
     from .export import export_onnx
 
     digest = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()[:16]
-    path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}-u8.onnx"
+    suffix = "-u8" if uint8_input else ""
+    path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}{suffix}.onnx"
     if not path.exists():
         log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
-        export_onnx(weights, path, size=size, opset=opset, uint8_input=True)
+        export_onnx(weights, path, size=size, opset=opset, uint8_input=uint8_input)
     return path
 
 

