@@ -1,5 +1,5 @@
 """Post-processing: the fast mask against the torch reference, soundness of the candidate
-pruning, the λ → row search, confidence error, colors and overlay."""
+pruning, torch's taps, confidence error, colors and overlay."""
 
 import cv2
 import numpy as np
@@ -173,25 +173,6 @@ def test_cell_pruning_is_sound_brute_force(kind):
     winners = blend_winners(corners.astype(np.float32))
     assert not (winners & ~keep).any(), "a class that wins somewhere was pruned"
     assert keep.sum(0).mean() < num_classes  # and the pruning does prune
-
-
-@pytest.mark.parametrize("align_corners", [True, False])
-@pytest.mark.parametrize("out_len, in_len", [(1024, 32), (1080, 34), (257, 33), (30, 40), (1, 6), (700, 3), (90, 1)])
-def test_rows_from_matches_a_linear_search(out_len, in_len, align_corners):
-    taps = pp._taps(out_len, in_len, align_corners)
-    rng = np.random.default_rng(out_len + in_len)
-    bands = np.flatnonzero(taps.count > 0)
-    band = rng.choice(bands, 4000)
-    lam_in_band = taps.w_hi[taps.start[band] + rng.integers(0, taps.count[band])].astype(np.float64)
-    # thresholds: exactly on a row's λ (ties), slightly off, random, and out of range
-    lam = np.concatenate([lam_in_band[:1000], lam_in_band[1000:2000] + rng.normal(0, 1e-3, 1000)])
-    lam = np.concatenate([lam, rng.uniform(-0.2, 1.2, 1500), [-np.inf, np.inf, 0.0, 1.0] * 125])
-    for strict in (False, True):
-        got = pp._rows_from(lam, band, taps.start[band], taps.count[band], taps, strict)
-        for b, threshold, offset in zip(band[::7], lam[::7], got[::7]):
-            band_lam = taps.w_hi[taps.start[b] : taps.start[b] + taps.count[b]]
-            passed = band_lam > threshold if strict else band_lam >= threshold
-            assert offset == (np.argmax(passed) if passed.any() else taps.count[b])
 
 
 def test_taps_match_torch_weights():
