@@ -1,16 +1,20 @@
 """Data → training → evaluation on small synthetic sets, with the real loader and trainer."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 
 from narrow_seg_ros.training.config import load_config
 from narrow_seg_ros.training.loop import train
+from narrow_seg_ros.weights import load_weights
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +72,55 @@ def test_resume_is_exact(synth_root, tmp_path):
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
     log = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4", "6"]  # no duplicated rows after resume
+
+
+def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
+    """torch DDP (gloo on CPU) launched by torchrun, with the auxiliary head: two ranks on their
+    own shards, rank 0 writing the checkpoint and the weights contract."""
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [
+        str(torchrun),
+        "--standalone",  # rendezvous on localhost only
+        "--nproc_per_node=2",
+        "-m",
+        "narrow_seg_ros.cli.main",
+        "train",
+        "--config",
+        "config/train_ndnet45_synth.yaml",
+        "--data",
+        str(synth_root),
+        "--out",
+        str(out),
+        "--iters",
+        "4",
+        "--batch-size",
+        "2",
+        "--crop",
+        "128x256",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--val-interval",
+        "0",
+        "--set",
+        "model.options={aux_head: true}",
+        "--set",
+        "train.aux_weight=0.4",
+        "--set",
+        "train.log_interval=2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed: 2 processes (gloo), 2 images each per iteration" in proc.stdout
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["iteration"] == 4 and any(k.startswith("aux_head.") for k in state["model"])
+    weights = load_weights(out / "weights.pt")
+    assert not any(k.startswith("aux_head.") for k in weights.state_dict)
+    rows = (out / "log.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["2", "4"]
 
 
 def test_overfits_tiny_set(synth_root, tmp_path):

@@ -132,6 +132,8 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     model = build_model(config["model"]["name"], num_classes=num_classes, **config["model"]["options"]).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster on CUDA and on CPU (oneDNN) alike
     net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
+    if world > 1 and is_main:
+        print(f"distributed: {world} processes ({dist.get_backend()}), {tcfg['batch_size']} images each per iteration")
     optimizer = build_optimizer(model, config["optim"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
