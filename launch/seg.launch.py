@@ -1,68 +1,109 @@
 """ros2 launch narrow_seg_ros seg.launch.py [image:=/camera/image_raw] [demo:=true] [rviz:=true]
 
-Starts seg_node with config/seg.yaml; `demo:=true` adds image_player publishing the shipped
-synthetic street sequence (or `demo_source:=<folder|video>`), so the pipeline runs with no camera.
+Starts seg_node with config/seg.yaml (or `params_file:=`); `demo:=true` adds image_player publishing the
+shipped synthetic street sequence (or `demo_source:=<folder|video>`), so the pipeline runs with no camera.
+weights/model/backend/device/use_compressed override the parameter file only when given.
 """
 
-from launch.actions import DeclareLaunchArgument
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+
+# seg_node parameters settable from the command line; empty = the value in params_file
+OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_compressed": bool}
+
+
+def _seg_node(context):
+    arg = LaunchConfiguration
+    overrides = {
+        name: ParameterValue(arg(name), value_type=kind)
+        for name, kind in OVERRIDES.items()
+        if arg(name).perform(context) != ""
+    }
+    return [
+        Node(
+            package="narrow_seg_ros",
+            executable="seg_node",
+            name="seg_node",
+            namespace=arg("namespace"),
+            parameters=[arg("params_file"), overrides],
+            remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
+            output="screen",
+            emulate_tty=True,
+        )
+    ]
+
+
+def _rviz(context):
+    try:
+        get_package_share_directory("rviz2")
+    except PackageNotFoundError:
+        get_logger("launch.user").warning(
+            "rviz:=true, but rviz2 is not installed (apt install ros-$ROS_DISTRO-rviz2): continuing without RViz"
+        )
+        return []
+    # config/seg.rviz shows /image and /seg_node/*: point those at this launch's namespace and image topic
+    ns = LaunchConfiguration("namespace").perform(context).strip("/")
+    prefix = f"/{ns}" if ns else ""
+    image = LaunchConfiguration("image").perform(context)
+    image = image if image.startswith("/") else f"{prefix}/{image}"
+    remap = {"/image": image, **{f"/seg_node/{t}": f"{prefix}/seg_node/{t}" for t in ("color_mask", "overlay")}}
+    return [
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            arguments=["-d", PathJoinSubstitution([FindPackageShare("narrow_seg_ros"), "config", "seg.rviz"])],
+            remappings=[(a, b) for a, b in remap.items() if a != b],
+        )
+    ]
 
 
 def generate_launch_description():
     share = FindPackageShare("narrow_seg_ros")
     arg = LaunchConfiguration
+    from_file = "; empty = from params_file"
     args = [
         DeclareLaunchArgument("image", default_value="image", description="input image topic"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace for the nodes"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "seg.yaml"])),
-        DeclareLaunchArgument("weights", default_value="", description="weights file; empty = shipped"),
-        DeclareLaunchArgument("model", default_value="ndnet45", description="shipped model: ndnet45 | vnet"),
-        DeclareLaunchArgument("backend", default_value="auto", description="auto | torch | onnxruntime"),
-        DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
-        DeclareLaunchArgument("use_compressed", default_value="false"),
+        DeclareLaunchArgument("weights", default_value="", description="weights file" + from_file + " (shipped)"),
+        DeclareLaunchArgument("model", default_value="", description="shipped model: ndnet45 | vnet" + from_file),
+        DeclareLaunchArgument("backend", default_value="", description="auto | torch | onnxruntime" + from_file),
+        DeclareLaunchArgument("device", default_value="", description="auto | cpu | cuda | cuda:N" + from_file),
+        DeclareLaunchArgument("use_compressed", default_value="", description="true | false" + from_file),
         DeclareLaunchArgument("demo", default_value="false", description="play the shipped street sequence"),
         DeclareLaunchArgument("demo_source", default_value="", description="folder or video for the demo player"),
-        DeclareLaunchArgument("demo_rate", default_value="10.0"),
+        DeclareLaunchArgument("demo_rate", default_value="10.0", description="demo frames per second"),
         DeclareLaunchArgument("rviz", default_value="false", description="open RViz with config/seg.rviz"),
     ]
-    seg_node = Node(
-        package="narrow_seg_ros",
-        executable="seg_node",
-        name="seg_node",
-        namespace=arg("namespace"),
-        parameters=[
-            arg("params_file"),
-            {
-                "weights": arg("weights"),
-                "model": arg("model"),
-                "backend": arg("backend"),
-                "device": arg("device"),
-                "use_compressed": arg("use_compressed"),
-            },
-        ],
-        remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
-        output="screen",
-        emulate_tty=True,
-    )
     player = Node(
         package="narrow_seg_ros",
         executable="image_player",
         name="image_player",
         namespace=arg("namespace"),
-        parameters=[{"source": arg("demo_source"), "rate": arg("demo_rate"), "publish_compressed": True}],
+        parameters=[
+            {
+                "source": ParameterValue(arg("demo_source"), value_type=str),
+                "rate": ParameterValue(arg("demo_rate"), value_type=float),  # demo_rate:=5 is a double too
+                "publish_compressed": True,
+            }
+        ],
         remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
         condition=IfCondition(arg("demo")),
         output="screen",
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        arguments=["-d", PathJoinSubstitution([share, "config", "seg.rviz"])],
-        condition=IfCondition(arg("rviz")),
+    return LaunchDescription(
+        [
+            *args,
+            OpaqueFunction(function=_seg_node),
+            player,
+            OpaqueFunction(function=_rviz, condition=IfCondition(arg("rviz"))),
+        ]
     )
-    return LaunchDescription([*args, seg_node, player, rviz])

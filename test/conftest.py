@@ -1,6 +1,7 @@
 """Shared fixtures; keeps torch to the two cores CI has."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+_SKIP = shutil.ignore_patterns(".git", ".venv", "build", "install", "log", "*.egg-info", "__pycache__", ".*cache")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
@@ -57,3 +60,30 @@ def vnet_weights(tmp_path_factory):
 def _private_cache(tmp_path_factory):
     """ONNX exports made by the engine go to a folder of this test run."""
     os.environ["NARROW_SEG_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def copy_source_tree(destination: Path) -> None:
+    """The repository as a package source: no VCS, venv, build outputs, local datasets or runs."""
+
+    def ignore(folder, names):
+        skipped = set(_SKIP(folder, names))
+        if Path(folder) == REPO:
+            skipped |= {"data", "runs"} & set(names)  # top-level only: narrow_seg_ros/data is code
+        return skipped
+
+    shutil.copytree(REPO, destination, ignore=ignore)
+
+
+@pytest.fixture(scope="session")
+def colcon_install(tmp_path_factory):
+    """The package built with colcon the way ROS users build it, in a throwaway workspace."""
+    colcon = VENV_BIN / "colcon"
+    if not colcon.exists():
+        pytest.fail("colcon is missing from the environment: run scripts/setup.sh")
+    ws = tmp_path_factory.mktemp("ws")
+    copy_source_tree(ws / "src" / "narrow_seg_ros")
+    proc = subprocess.run(
+        [str(colcon), "build", "--base-paths", "src"], cwd=ws, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ws / "install"

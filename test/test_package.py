@@ -1,16 +1,10 @@
 """The ROS 2 package builds with colcon the way ROS users build it, and pip-installs."""
 
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-import pytest
-from conftest import REPO
-
-VENV_BIN = Path(sys.executable).parent
-SKIP = shutil.ignore_patterns(".git", ".venv", "build", "install", "log", "*.egg-info", "__pycache__", ".*cache")
+from conftest import REPO, VENV_BIN, copy_source_tree
 
 
 def test_package_xml_is_format3_ament_python():
@@ -30,20 +24,6 @@ def test_package_xml_is_format3_ament_python():
         "python3-opencv",
         "python3-torch",
     } <= deps
-
-
-@pytest.fixture(scope="module")
-def colcon_install(tmp_path_factory):
-    colcon = VENV_BIN / "colcon"
-    if not colcon.exists():
-        pytest.fail("colcon is missing from the environment: run scripts/setup.sh")
-    ws = tmp_path_factory.mktemp("ws")
-    shutil.copytree(REPO, ws / "src" / "narrow_seg_ros", ignore=SKIP)
-    proc = subprocess.run(
-        [str(colcon), "build", "--base-paths", "src"], cwd=ws, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return ws / "install"
 
 
 def test_colcon_layout(colcon_install):
@@ -80,7 +60,7 @@ def test_pip_wheel_has_cli_and_share_files(tmp_path):
     import zipfile
 
     src = tmp_path / "src"
-    shutil.copytree(REPO, src, ignore=SKIP)
+    copy_source_tree(src)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(src)],
         capture_output=True,

@@ -1,0 +1,68 @@
+"""Write the JSON model card beside a shipped weights file (models/<name>.json).
+
+    python scripts/model_card.py models/ndnet45_synth.pt --eval-data data/synth_holdout \
+        --eval-command "narrow-seg synth --out data/synth_holdout --num 60 --size 512x1024 --seed 3 --split val" \
+        --train-command "narrow-seg train --config config/train_ndnet45_synth.yaml"
+
+Evaluates with ``narrow-seg eval --json`` (the same code the tests run), and records the
+evaluation, the commands, the iterations the weights file itself records, size and sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+TRAIN_DATA = [
+    "narrow-seg synth --out data/synth --num 400 --size 512x1024 --seed 1 --split train",
+    "narrow-seg synth --out data/synth --num 60 --size 512x1024 --seed 2 --split val",
+]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("weights", type=Path)
+    p.add_argument("--eval-data", required=True)
+    p.add_argument("--eval-command", required=True, help="how the evaluation set was made")
+    p.add_argument("--train-command", required=True)
+    args = p.parse_args()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from narrow_seg_ros.weights import load_weights
+
+    weights = load_weights(args.weights)
+    proc = subprocess.run(
+        [sys.executable, "-m", "narrow_seg_ros.cli.main", "eval", "--weights", str(args.weights)]
+        + ["--data", args.eval_data, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(proc.stdout)
+    data = args.weights.read_bytes()
+    card = {
+        "model": weights.model,
+        "model_options": weights.model_options,
+        "input_size": list(weights.input_size),
+        "val_miou": round(result["miou"], 4),
+        "pixel_accuracy": round(result["pixel_accuracy"], 4),
+        "per_class": {k: (None if v is None else round(v, 4)) for k, v in result["per_class"].items()},
+        "eval_data": args.eval_command,
+        "train_data": TRAIN_DATA,
+        "train_command": args.train_command,
+        "iterations": weights.metadata.get("iterations"),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+    }
+    out = args.weights.with_suffix(".json")
+    out.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {out}: mIoU {100 * card['val_miou']:.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
