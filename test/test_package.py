@@ -74,3 +74,19 @@ def test_pip_wheel_has_cli_and_share_files(tmp_path):
     assert any(n.endswith("data/share/narrow_seg_ros/package.xml") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "narrow-seg = narrow_seg_ros.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_rviz_config_shows_input_color_mask_and_overlay():
+    """config/seg.rviz (YAML): image displays on the node's topics, with QoS that matches them (the
+    camera display best effort, so it connects to any camera; outputs are published reliable)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "seg.rviz").read_text())
+    displays = {
+        d["Topic"]["Value"]: d
+        for d in config["Visualization Manager"]["Displays"]
+        if d["Class"] == "rviz_default_plugins/Image"
+    }
+    assert set(displays) == {"/image", "/seg_node/color_mask", "/seg_node/overlay"}
+    assert displays["/image"]["Topic"]["Reliability Policy"] == "Best Effort"
+    assert all(d["Enabled"] for d in displays.values())
