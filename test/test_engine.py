@@ -172,6 +172,7 @@ def test_bench_prints_stages(ndnet_weights, cli):
     for r in rows:
         for key in ("pre_ms_p50", "net_ms_p50", "post_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "fps"):
             assert r[key] > 0, key
+        assert r["cpu_steal_percent"] is None or 0 <= r["cpu_steal_percent"] <= 100
 
 
 def test_infer_cli_folder_and_video(ndnet_weights, tmp_path, cli):

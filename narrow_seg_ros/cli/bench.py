@@ -100,6 +100,7 @@ def run(args) -> int:
             ("gflops", "GFLOP/s"),
             ("peak_mem_mb", "peak MB"),
             ("e2e_ms_p99", "e2e p99"),
+            ("cpu_steal_percent", "steal %"),
         ],
     )
     return 0
@@ -162,12 +163,14 @@ def measure(args, backend: str) -> dict:
     for i in range(args.warmup):
         engine.segment(frames[i % FRAMES], "rgb8", color=True)
     stages = {k: [] for k in ("pre_ms", "net_ms", "post_ms", "total_ms")}
+    cpu_before = _cpu_times()
     wall = time.perf_counter()
     for i in range(args.iters):
         t = engine.segment(frames[i % FRAMES], "rgb8", color=True).timings
         for k in stages:
             stages[k].append(t[k])
     wall = time.perf_counter() - wall
+    steal = _steal_percent(cpu_before, _cpu_times())
     p50 = {k: float(np.median(v)) for k, v in stages.items()}
     gmacs = model_stats(weights.model, input_size, weights.num_classes, **weights.model_options)["gmacs"]
     if cuda:
@@ -196,4 +199,23 @@ def measure(args, backend: str) -> dict:
         "fps": round(args.iters / wall, 2),
         "gflops": round(2 * gmacs / (p50["net_ms"] / 1e3), 1),
         "peak_mem_mb": round(peak, 1),
+        # CPU time the hypervisor took from this VM during the run (None off Linux): figures
+        # measured under heavy steal are slower than the machine is
+        "cpu_steal_percent": steal,
     }
+
+
+def _cpu_times():
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def _steal_percent(before, after):
+    if not before or not after or len(before) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
+    return round(100.0 * delta[7] / total, 1) if total > 0 else None
