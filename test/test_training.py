@@ -123,6 +123,37 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert [row.split(",")[0] for row in rows] == ["2", "4"]
 
 
+def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):
+    """VNet's reversible training through the trainer on the CPU, in its own process: torch 2.13
+    corrupted the heap there in channels_last (now contiguous on the CPU), killing the process."""
+    out = tmp_path / "vnet"
+    proc = cli(
+        "train",
+        "--config",
+        "config/train_vnet_synth.yaml",
+        "--data",
+        str(synth_root),
+        "--out",
+        str(out),
+        "--iters",
+        "3",
+        "--crop",
+        "128x256",
+        "--base-size",
+        "128x256",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--val-interval",
+        "0",
+        "--set",
+        "train.class_weights=log",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_weights(out / "weights.pt").model == "vnet"
+
+
 def test_overfits_tiny_set(synth_root, tmp_path):
     """Loss falls and mIoU rises on a tiny set (train = val): the whole pipeline learns."""
     from narrow_seg_ros.data.cityscapes import CityscapesDataset

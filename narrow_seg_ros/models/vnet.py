@@ -85,6 +85,9 @@ class VNet(SegmentationNet):
     """VNet(α, β). See the module docstring for every choice the paper leaves open."""
 
     output_stride = 8
+    # torch 2.13's CPU kernels corrupt the heap in VNet's backward pass in channels_last (double
+    # free / segfault, reversible or not): contiguous on the CPU, channels_last on CUDA only.
+    cpu_channels_last = False
 
     def __init__(
         self,

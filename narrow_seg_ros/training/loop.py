@@ -130,7 +130,9 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     torch.manual_seed(tcfg["seed"])  # identical initial weights on every rank
     num_classes = len(CLASS_NAMES)
     model = build_model(config["model"]["name"], num_classes=num_classes, **config["model"]["options"]).to(device)
-    model = model.to(memory_format=torch.channels_last)  # faster on CUDA and on CPU (oneDNN) alike
+    channels_last = cuda or model.cpu_channels_last
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None) if world > 1 else model
     if world > 1 and is_main:
         print(f"distributed: {world} processes ({dist.get_backend()}), {tcfg['batch_size']} images each per iteration")
@@ -254,7 +256,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         while it < tcfg["iters"]:
             images, targets = next(data_iter)
             images = images.to(device, non_blocking=True)
-            images = images.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=memory_format)
             targets = targets.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                 if has_aux:
