@@ -58,6 +58,15 @@ class Weights:
         }
 
 
+def uint8_normalization(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), float32 (1, 3, 1, 1): ``x * scale + shift == (x / 255 - mean) / std`` for
+    uint8 pixels, the contract's normalisation as one multiply-add (graphs, GPU backends)."""
+    std = torch.as_tensor(std, dtype=torch.float32)
+    scale = 1.0 / (255.0 * std)
+    shift = -torch.as_tensor(mean, dtype=torch.float32) / std
+    return scale.view(1, 3, 1, 1), shift.view(1, 3, 1, 1)
+
+
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
     path = Path(path)

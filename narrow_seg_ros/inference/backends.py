@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..weights import uint8_normalization
+
 log = logging.getLogger("narrow_seg_ros.inference")
 
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -59,9 +61,7 @@ class TorchBackend:
         self.model = torch.compile(model, mode="max-autotune") if compile else model
         self.returns_torch = self.device.type == "cuda"
         self.takes_uint8 = self.device.type == "cuda"  # normalised on the GPU; on CPU: cv2 is faster
-        std = torch.as_tensor(std, dtype=torch.float32)
-        self.scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(self.device)
-        self.shift = (-torch.as_tensor(mean, dtype=torch.float32) / std).view(1, 3, 1, 1).to(self.device)
+        self.scale, self.shift = (t.to(self.device) for t in uint8_normalization(mean, std))
         self.align_corners = model.align_corners
         self.output_stride = model.output_stride
 

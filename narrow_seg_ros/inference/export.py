@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..weights import Weights
+from ..weights import Weights, uint8_normalization
 
 METADATA_KEY = "narrow_seg_ros"
 DEFAULT_OPSET = 18
@@ -39,10 +39,9 @@ class ExportWrapper(torch.nn.Module):
         self.model, self.full_resolution = model, full_resolution
         self.uint8_input = mean is not None
         if self.uint8_input:
-            scale = 1.0 / (255.0 * torch.as_tensor(std, dtype=torch.float32))
-            shift = -torch.as_tensor(mean, dtype=torch.float32) / torch.as_tensor(std, dtype=torch.float32)
-            self.register_buffer("scale", scale.view(1, 3, 1, 1))
-            self.register_buffer("shift", shift.view(1, 3, 1, 1))
+            scale, shift = uint8_normalization(mean, std)
+            self.register_buffer("scale", scale)
+            self.register_buffer("shift", shift)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if self.uint8_input:
