@@ -53,6 +53,15 @@ def small_config(root, out, **extra):
     return load_config("config/train_ndnet45_synth.yaml", overrides)
 
 
+def train_args(config, root, out, iters, crop, *extra, batch_size=None):
+    """``narrow-seg train`` arguments for a small CPU run on ``root`` (no DataLoader workers,
+    no validation), as a user would type them."""
+    args = ["train", "--config", config, "--data", str(root), "--out", str(out), "--iters", str(iters)]
+    args += ["--crop", crop, "--workers", "0", "--device", "cpu", "--val-interval", "0"]
+    args += ["--batch-size", str(batch_size)] if batch_size else []
+    return [*args, *extra]
+
+
 def test_resume_is_exact(synth_root, tmp_path):
     """train 2N ≡ train N, stop, resume, train N more (model, optimizer and schedule)."""
     n = 3
@@ -79,38 +88,21 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     own shards, rank 0 writing the checkpoint and the weights contract."""
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [
-        str(torchrun),
-        "--standalone",  # rendezvous on localhost only
-        "--nproc_per_node=2",
-        "-m",
-        "narrow_seg_ros.cli.main",
-        "train",
-        "--config",
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "narrow_seg_ros.cli.main"]  # localhost only
+    cmd += train_args(
         "config/train_ndnet45_synth.yaml",
-        "--data",
-        str(synth_root),
-        "--out",
-        str(out),
-        "--iters",
-        "4",
-        "--batch-size",
-        "2",
-        "--crop",
+        synth_root,
+        out,
+        4,
         "128x256",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-        "--val-interval",
-        "0",
         "--set",
         "model.options={aux_head: true}",
         "--set",
         "train.aux_weight=0.4",
         "--set",
         "train.log_interval=2",
-    ]
+        batch_size=2,
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -128,27 +120,17 @@ def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):
     corrupted the heap there in channels_last (now contiguous on the CPU), killing the process."""
     out = tmp_path / "vnet"
     proc = cli(
-        "train",
-        "--config",
-        "config/train_vnet_synth.yaml",
-        "--data",
-        str(synth_root),
-        "--out",
-        str(out),
-        "--iters",
-        "3",
-        "--crop",
-        "128x256",
-        "--base-size",
-        "128x256",
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-        "--val-interval",
-        "0",
-        "--set",
-        "train.class_weights=log",
+        *train_args(
+            "config/train_vnet_synth.yaml",
+            synth_root,
+            out,
+            3,
+            "128x256",
+            "--base-size",
+            "128x256",
+            "--set",
+            "train.class_weights=log",
+        )
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert load_weights(out / "weights.pt").model == "vnet"
@@ -192,32 +174,17 @@ def test_overfits_tiny_set(synth_root, tmp_path):
 
 def test_sigterm_checkpoints_and_resume_finishes(synth_root, tmp_path):
     out = tmp_path / "sig"
-    cmd = [
-        sys.executable,
-        "-m",
-        "narrow_seg_ros.cli.main",
-        "train",
-        "--config",
+    cmd = [sys.executable, "-m", "narrow_seg_ros.cli.main"]
+    cmd += train_args(
         "config/train_ndnet45_synth.yaml",
-        "--data",
-        str(synth_root),
-        "--out",
-        str(out),
-        "--iters",
-        "400",
-        "--batch-size",
-        "2",
-        "--crop",
+        synth_root,
+        out,
+        400,
         "64x128",
-        "--workers",
-        "0",
-        "--val-interval",
-        "0",
-        "--device",
-        "cpu",
         "--set",
         "train.log_interval=1",
-    ]
+        batch_size=2,
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while not (out / "log.csv").exists() or len((out / "log.csv").read_text().splitlines()) < 4:
