@@ -83,6 +83,40 @@ def test_resume_is_exact(synth_root, tmp_path):
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4", "6"]  # no duplicated rows after resume
 
 
+def test_fine_tune_starts_from_weights_file(synth_root, tmp_path):
+    """train.init_weights (--init-weights): the run starts from a deployment weights file, the aux
+    head the file lacks starts fresh, base_size becomes the recorded input size, and a file for
+    another model is refused before training starts."""
+    train(small_config(synth_root, tmp_path / "stage1", **{"train.iters": 2}))
+    stage1 = load_weights(tmp_path / "stage1" / "weights.pt")
+    # lr 0: the parameters must come out exactly as they went in (BN running stats still move)
+    stage2 = small_config(
+        synth_root,
+        tmp_path / "stage2",
+        **{
+            "train.iters": 1,
+            "train.init_weights": str(tmp_path / "stage1" / "weights.pt"),
+            "train.aux_weight": 0.4,
+            "model.options": {"aux_head": True},
+            "optim.lr": 0.0,
+            "data.base_size": [256, 512],
+        },
+    )
+    train(stage2)
+    tuned = load_weights(tmp_path / "stage2" / "weights.pt")
+    assert tuned.input_size == [256, 512] and stage1.input_size == [128, 256]
+    params = [k for k in stage1.state_dict if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert params and all(torch.equal(stage1.state_dict[k], tuned.state_dict[k]) for k in params)
+
+    other = small_config(
+        synth_root,
+        tmp_path / "other",
+        **{"model.name": "ndnet29", "train.init_weights": str(tmp_path / "stage1" / "weights.pt")},
+    )
+    with pytest.raises(ValueError, match="ndnet45 with 19 classes cannot start a ndnet29 run"):
+        train(other)
+
+
 def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     """torch DDP (gloo on CPU) launched by torchrun, with the auxiliary head: two ranks on their
     own shards, rank 0 writing the checkpoint and the weights contract."""

@@ -18,6 +18,7 @@ OVERRIDES = {
     "val_interval": "train.val_interval",
     "checkpoint_interval": "train.checkpoint_interval",
     "seed": "train.seed",
+    "init_weights": "train.init_weights",
 }
 
 
@@ -36,6 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--val-interval", type=int)
     p.add_argument("--checkpoint-interval", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--init-weights", help="fine-tune: start from this weights file (same model and classes)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
     p.add_argument("--stop-at", type=int, help="pause after this iteration (checkpoint written; --resume later)")

@@ -41,6 +41,8 @@ DEFAULTS: dict = {
         # None, or "log": ENet/ERFNet weights 1 / ln(c + p) from the training set's class frequencies
         "class_weights": None,
         "class_weight_c": 1.10,
+        # a weights file (the deployment contract) whose state dict starts the run: fine-tuning
+        "init_weights": None,
         "amp": True,
         "device": "auto",
         "seed": 0,

@@ -28,7 +28,7 @@ from ..data.labels import CLASS_NAMES, PALETTE
 from ..data.transforms import TrainTransform
 from ..losses import log_class_weights, upsampled_cross_entropy
 from ..models import build_model
-from ..weights import Weights, atomic_torch_save, save_weights
+from ..weights import Weights, atomic_torch_save, load_weights, save_weights
 from .config import milestones
 from .evaluate import evaluate
 from .report import plot_curves, save_sample_grid, truncate_csv
@@ -43,6 +43,23 @@ def _distributed() -> tuple[int, int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))) if world > 1 else (0, 1, 0)
+
+
+def _init_from_weights(model: torch.nn.Module, name: str, path: str, verbose: bool) -> None:
+    """Fine-tuning start: the network's weights from a weights file; a head the file lacks (the
+    auxiliary head, which deployment weights drop) keeps its fresh initialisation."""
+    weights = load_weights(path)
+    if weights.model != name or weights.class_names != list(CLASS_NAMES):
+        raise ValueError(
+            f"train.init_weights {path}: a {weights.model} with {weights.num_classes} classes cannot start "
+            f"a {name} run with the {len(CLASS_NAMES)} Cityscapes classes"
+        )
+    missing, unexpected = model.load_state_dict(weights.state_dict, strict=False)
+    fresh = [k for k in missing if not k.startswith("aux_head.")]
+    if fresh or unexpected:
+        raise ValueError(f"train.init_weights {path}: state dict does not fit the model ({fresh or unexpected})")
+    if verbose:
+        print(f"initialised from {path}" + (" (auxiliary head fresh)" if missing else ""))
 
 
 def _device(name: str, local_rank: int) -> torch.device:
@@ -129,7 +146,10 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
 
     torch.manual_seed(tcfg["seed"])  # identical initial weights on every rank
     num_classes = len(CLASS_NAMES)
-    model = build_model(config["model"]["name"], num_classes=num_classes, **config["model"]["options"]).to(device)
+    model = build_model(config["model"]["name"], num_classes=num_classes, **config["model"]["options"])
+    if tcfg["init_weights"] and not resume:
+        _init_from_weights(model, config["model"]["name"], tcfg["init_weights"], is_main)
+    model = model.to(device)
     channels_last = cuda or model.cpu_channels_last
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
