@@ -115,18 +115,21 @@ def test_bad_configuration_fails_fast(ndnet_weights, tmp_path):
             Segmenter.from_weights(ndnet_weights, backend="torch", device="cuda")
 
 
-@pytest.mark.parametrize("uint8_input", [False, True])
-def test_export_onnx_runs_from_metadata_alone(ndnet_weights, tmp_path, cli, uint8_input):
-    out = tmp_path / "ndnet45.onnx"
+@pytest.mark.parametrize(("uint8_input", "channel_multiple"), [(False, 1), (True, 1), (False, 16)])
+def test_export_onnx_runs_from_metadata_alone(ndnet_weights, tmp_path, cli, uint8_input, channel_multiple):
+    out = tmp_path / "export" / "ndnet45.onnx"
     flags = ["--uint8-input"] if uint8_input else []
+    flags += ["--channel-multiple", str(channel_multiple)]
     proc = cli("export", "--weights", str(ndnet_weights), "--format", "onnx", "--out", str(out), *flags)
     assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary or side-data files left
     from narrow_seg_ros.inference.export import read_onnx_metadata
 
     meta = read_onnx_metadata(out)
     assert meta["class_names"][0] == "road" and len(meta["palette"]) == 19
     assert meta["mean"] == [0.5] * 3 and meta["output_stride"] == 32 and meta["align_corners"] is True
     assert meta["input_format"] == ("uint8_nhwc_rgb" if uint8_input else "float32_nchw_normalized")
+    assert meta["channel_multiple"] == channel_multiple
     engine = Segmenter.from_onnx(out)
     assert engine.backend.takes_uint8 == uint8_input
     image = scene()

@@ -153,3 +153,30 @@ def test_onnx_export_matches_torch(name, tmp_path):
         ref = model(x).numpy()
     assert out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", NDNETS + ["vnet"])
+def test_channel_padding_keeps_the_logits(name):
+    """with_channel_multiple(16) widens NDNet's 8-channel stem with zero channels (onnxruntime's
+    NCHWc blocks on AVX-512), which leaves NDNet45 with no unaligned layer; the logits stay equal.
+    VNet has nothing to pad."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # non-trivial BN
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.normal_()
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+    padded = model.with_channel_multiple(16)
+    assert model.with_channel_multiple(8) is model and model.with_channel_multiple(1) is model
+    if name == "vnet":
+        assert padded is model
+        return
+    assert padded.stem[0][0].out_channels == 16
+    if name == "ndnet45":
+        widths = [m.out_channels for m in padded.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
+        assert all(w % 16 == 0 for w in widths)
+    assert model.stem[0][0].out_channels == 8  # the original is untouched
+    x = torch.randn(2, 3, 64, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(padded(x, full_resolution=False), model(x, full_resolution=False), rtol=0, atol=1e-5)

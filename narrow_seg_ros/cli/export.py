@@ -21,7 +21,14 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--uint8-input",
         action="store_true",
-        help="ONNX: take uint8 RGB (N, H, W, 3) and normalise inside the graph (what the engine runs)",
+        help="ONNX: take uint8 RGB (N, H, W, 3) and normalise inside the graph (the engine's GPU graphs)",
+    )
+    p.add_argument(
+        "--channel-multiple",
+        type=int,
+        default=1,
+        help="ONNX: pad narrow layers with zero channels to a multiple of N, same logits (16 on AVX-512 "
+        "CPUs keeps onnxruntime in its NCHWc layout: NDNet45 ~20%% faster; the engine does this itself)",
     )
     p.set_defaults(func=run)
 
@@ -35,11 +42,18 @@ def run(args) -> int:
         if args.opset < 17:
             raise ValueError(f"--opset must be >= 17, got {args.opset}")
         path = export_onnx(
-            weights, args.out, args.size, args.dynamic, args.opset, args.full_resolution, args.uint8_input
+            weights,
+            args.out,
+            args.size,
+            args.dynamic,
+            args.opset,
+            args.full_resolution,
+            args.uint8_input,
+            args.channel_multiple,
         )
     else:
-        if args.dynamic or args.uint8_input:
-            raise ValueError("--dynamic and --uint8-input apply to ONNX only")
+        if args.dynamic or args.uint8_input or args.channel_multiple != 1:
+            raise ValueError("--dynamic, --uint8-input and --channel-multiple apply to ONNX only")
         path = export_torchscript(weights, args.out, args.size, args.full_resolution)
     size = args.size or weights.input_size
     print(

@@ -142,22 +142,36 @@ class OnnxRuntimeBackend:
         return f"onnxruntime {ort.__version__} {self.provider}"
 
 
-def onnx_for_weights(weights, weights_path, size, opset: int, uint8_input: bool = False) -> Path:
+def onnx_for_weights(
+    weights, weights_path, size, opset: int, uint8_input: bool = False, channel_multiple: int = 1
+) -> Path:
     """A cached ONNX export of ``weights`` at ``size`` (exported once, reused on later starts).
 
     ``uint8_input`` for GPU providers (normalisation on the device, a quarter of the bytes to
     copy); on the CPU onnxruntime's elementwise Cast/Mul/Add over a full frame cost ~30 ms at
     1024x2048, far more than the engine's cv2 normalisation, so CPU graphs take float input.
+    ``channel_multiple``: see :func:`cpu_channel_block`.
     """
     from .export import export_onnx
 
     digest = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()[:16]
-    suffix = "-u8" if uint8_input else ""
+    suffix = ("-u8" if uint8_input else "") + (f"-c{channel_multiple}" if channel_multiple > 1 else "")
     path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}{suffix}.onnx"
     if not path.exists():
         log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
-        export_onnx(weights, path, size=size, opset=opset, uint8_input=uint8_input)
+        export_onnx(weights, path, size=size, opset=opset, uint8_input=uint8_input, channel_multiple=channel_multiple)
     return path
+
+
+def cpu_channel_block() -> int:
+    """Channel block of onnxruntime's NCHWc CPU kernels: 16 on AVX-512 x86, 8 on AVX2. A layer whose
+    width is not a multiple of it leaves the blocked layout (two reorders and plain-NCHW kernels),
+    so the engine's CPU graphs pad such layers with zero channels."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: no padding, the graph is correct either way
+        return 1
+    return 16 if "avx512f" in flags else 8 if "avx2" in flags else 1
 
 
 def cuda_usable() -> bool:

@@ -22,7 +22,15 @@ import cv2
 import numpy as np
 
 from . import postprocess
-from .backends import BACKENDS, OnnxRuntimeBackend, TorchBackend, cuda_usable, onnx_for_weights, onnx_providers
+from .backends import (
+    BACKENDS,
+    OnnxRuntimeBackend,
+    TorchBackend,
+    cpu_channel_block,
+    cuda_usable,
+    onnx_for_weights,
+    onnx_providers,
+)
 
 log = logging.getLogger("narrow_seg_ros.inference")
 
@@ -114,7 +122,15 @@ class Segmenter:
         if backend == "torch":
             engine_backend = TorchBackend(model, weights.mean, weights.std, device, fp16, compile)
         else:
-            onnx_path = onnx_for_weights(weights, path, size, opset, uint8_input=device != "cpu")
+            on_cpu = device == "cpu"
+            onnx_path = onnx_for_weights(
+                weights,
+                path,
+                size,
+                opset,
+                uint8_input=not on_cpu,
+                channel_multiple=cpu_channel_block() if on_cpu else 1,
+            )
             engine_backend = OnnxRuntimeBackend(
                 onnx_path, device, fp16, threads, provider, metadata={"align_corners": model.align_corners}
             )

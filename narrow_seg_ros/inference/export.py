@@ -50,7 +50,12 @@ class ExportWrapper(torch.nn.Module):
 
 
 def export_metadata(
-    weights: Weights, model: torch.nn.Module, size, full_resolution: bool, uint8_input: bool = False
+    weights: Weights,
+    model: torch.nn.Module,
+    size,
+    full_resolution: bool,
+    uint8_input: bool = False,
+    channel_multiple: int = 1,
 ) -> dict:
     return {
         "format": "narrow_seg_ros.export/1",
@@ -64,6 +69,7 @@ def export_metadata(
         "output_stride": 1 if full_resolution else model.output_stride,
         "align_corners": model.align_corners,
         "input_format": INPUT_UINT8 if uint8_input else INPUT_FLOAT,
+        "channel_multiple": channel_multiple,
         "metadata": {k: v for k, v in weights.metadata.items() if k != "config"},
     }
 
@@ -83,12 +89,17 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     full_resolution: bool = False,
     uint8_input: bool = False,
+    channel_multiple: int = 1,
 ) -> Path:
+    """``channel_multiple``: pad narrow layers with zero channels to a multiple of it (16 keeps
+    NDNet in onnxruntime's NCHWc layout on AVX-512 CPUs; the logits are unchanged)."""
     import onnx
 
     path = Path(path)
     size = tuple(size or weights.input_size)
-    model = weights.build_model()
+    if channel_multiple < 1:
+        raise ValueError(f"channel_multiple must be >= 1, got {channel_multiple}")
+    model = weights.build_model().with_channel_multiple(channel_multiple)
     stride = model.output_stride
     if size[0] % stride or size[1] % stride:
         raise ValueError(f"export size {size[0]}x{size[1]} must be divisible by the output stride {stride}")
@@ -106,6 +117,9 @@ def export_onnx(
         w = torch.export.Dim("w", min=1, max=8192 // stride)
         dynamic_shapes = {"image": {0: batch, axes[0]: stride * h, axes[1]: stride * w}}
     tmp = _atomic_path(path)
+    # torch's exporter writes the weights beside its file as <file>.data; onnx.save below inlines
+    # them into the one file we publish, so the side file is removed with the temporary
+    side_data = tmp.with_name(tmp.name + ".data")
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -120,7 +134,7 @@ def export_onnx(
                 verbose=False,
             )
         proto = onnx.load(str(tmp))
-        meta = export_metadata(weights, model, size, full_resolution, uint8_input)
+        meta = export_metadata(weights, model, size, full_resolution, uint8_input, channel_multiple)
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
         onnx.checker.check_model(proto)
@@ -128,6 +142,7 @@ def export_onnx(
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        side_data.unlink(missing_ok=True)
     return path
 
 

@@ -41,6 +41,35 @@ class SeparableConv(nn.Sequential):
         super().__init__(*layers)
 
 
+def zero_padded_conv(conv: nn.Conv2d, in_ch: int, out_ch: int) -> nn.Conv2d:
+    """A copy of ``conv`` with more input / output channels whose extra weights are zero (and, for
+    a depthwise conv, extra groups), so it computes the same outputs plus zero channels."""
+    depthwise = conv.groups == conv.in_channels and conv.groups > 1
+    padded = nn.Conv2d(
+        in_ch, out_ch, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+        groups=out_ch if depthwise else conv.groups, bias=conv.bias is not None,
+    )  # fmt: skip
+    with torch.no_grad():
+        padded.weight.zero_()
+        padded.weight[: conv.out_channels, : conv.weight.shape[1]] = conv.weight
+        if conv.bias is not None:
+            padded.bias.zero_()
+            padded.bias[: conv.out_channels] = conv.bias
+    return padded
+
+
+def zero_padded_bn(bn: nn.BatchNorm2d, channels: int) -> nn.BatchNorm2d:
+    """A copy of ``bn`` with extra channels that map anything to exactly 0 (weight and bias 0)."""
+    padded = nn.BatchNorm2d(channels, eps=bn.eps, momentum=bn.momentum)
+    with torch.no_grad():
+        padded.weight.zero_()
+        padded.bias.zero_()
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(padded, name)[: bn.num_features] = getattr(bn, name)
+    padded.num_batches_tracked.copy_(bn.num_batches_tracked)
+    return padded.train(bn.training)
+
+
 def kaiming_init(module: nn.Module) -> None:
     """Kaiming-normal convs, unit BN: the from-scratch initialisation both papers train with."""
     for m in module.modules():
@@ -84,6 +113,12 @@ class SegmentationNet(nn.Module):
         """Parameters of the feature extractor (everything except the heads)."""
         heads = {id(p) for m in (self.head, self.aux_head) if m is not None for p in m.parameters()}
         return (p for p in self.parameters() if id(p) not in heads)
+
+    def with_channel_multiple(self, multiple: int) -> SegmentationNet:
+        """An equivalent network (same logits) whose narrow layers carry extra all-zero channels up
+        to a multiple of ``multiple``, for inference runtimes whose blocked layouts need that (see
+        :meth:`NDNet.with_channel_multiple`). The base class has nothing to pad: ``self``."""
+        return self
 
     def upsample(self, logits: torch.Tensor, size) -> torch.Tensor:
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=self.align_corners)
