@@ -2,7 +2,8 @@
 
     python scripts/model_card.py models/ndnet45_synth.pt --eval-data data/synth_holdout \
         --eval-command "narrow-seg synth --out data/synth_holdout --num 60 --size 512x1024 --seed 3 --split val" \
-        --train-command "narrow-seg train --config config/train_ndnet45_synth.yaml"
+        --train-command "narrow-seg train --config config/train_ndnet45_synth.yaml" \
+        --train-command "narrow-seg train --config config/train_ndnet45_synth_2x.yaml"
 
 Evaluates with ``narrow-seg eval --json`` (the same code the tests run), and records the
 evaluation, the commands, the iterations the weights file itself records, size and sha256.
@@ -28,7 +29,9 @@ def main() -> int:
     p.add_argument("weights", type=Path)
     p.add_argument("--eval-data", required=True)
     p.add_argument("--eval-command", required=True, help="how the evaluation set was made")
-    p.add_argument("--train-command", required=True)
+    p.add_argument(
+        "--train-command", required=True, action="append", help="repeat for each stage (e.g. a fine-tune), in order"
+    )
     args = p.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,8 +56,8 @@ def main() -> int:
         "per_class": {k: (None if v is None else round(v, 4)) for k, v in result["per_class"].items()},
         "eval_data": args.eval_command,
         "train_data": TRAIN_DATA,
-        "train_command": args.train_command,
-        "iterations": weights.metadata.get("iterations"),
+        "train_command": args.train_command if len(args.train_command) > 1 else args.train_command[0],
+        "iterations": weights.metadata.get("iterations"),  # of the last stage
         "sha256": hashlib.sha256(data).hexdigest(),
         "size_bytes": len(data),
     }
