@@ -54,7 +54,10 @@ def _init_from_weights(model: torch.nn.Module, name: str, path: str, verbose: bo
             f"train.init_weights {path}: a {weights.model} with {weights.num_classes} classes cannot start "
             f"a {name} run with the {len(CLASS_NAMES)} Cityscapes classes"
         )
-    missing, unexpected = model.load_state_dict(weights.state_dict, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights.state_dict, strict=False)
+    except RuntimeError as exc:  # shape mismatch: other model options (e.g. VNet alpha / beta)
+        raise ValueError(f"train.init_weights {path}: state dict does not fit the model: {exc}") from exc
     fresh = [k for k in missing if not k.startswith("aux_head.")]
     if fresh or unexpected:
         raise ValueError(f"train.init_weights {path}: state dict does not fit the model ({fresh or unexpected})")
