@@ -10,7 +10,6 @@ serialisation and transport both ways.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 
@@ -41,10 +40,10 @@ def run(args) -> int:
     from ..inference.engine import Segmenter
     from ..resources import shipped_weights
     from ..ros.image_conversion import numpy_to_image
-    from ..ros.runtime import seg_node_command
+    from ..ros.runtime import keep_dds_on_this_host, seg_node_command
     from .bench import _frames
 
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    keep_dds_on_this_host()
     weights = args.weights or str(shipped_weights(args.model))
     frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f for f in _frames(args.size, FRAMES)]
     cmd = seg_node_command(

@@ -9,7 +9,6 @@ installed.)
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -38,15 +37,10 @@ def run(args) -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from ..resources import share_file
     from ..ros.image_conversion import image_to_numpy
-    from ..ros.runtime import seg_node_command
+    from ..ros.runtime import keep_dds_on_this_host, seg_node_command
 
-    # Keep DDS on this host, and use the project's Fast DDS profile (loopback UDP + shared memory)
-    # unless the caller chose one: with Fast DDS's default transports the node received 5 of 20
-    # best-effort frames of the demo here, with this profile 20 of 20.
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(share_file("config", "fastdds_localhost.xml")))
+    keep_dds_on_this_host()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
