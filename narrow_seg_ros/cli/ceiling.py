@@ -1,0 +1,54 @@
+"""``narrow-seg ceiling``: the best mIoU a weights file's output head could reach on a dataset."""
+
+from __future__ import annotations
+
+from .common import parse_size, print_json
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "ceiling",
+        help="upper bound of mIoU for the network's head (output stride + bilinear upsampling) on a split",
+        description=(
+            "For each label map, search the low-resolution logits whose bilinear upsample fits it best "
+            "(Adam on the cross-entropy, from the per-cell class fractions) and score them like eval: "
+            "no network with this head and input size can do better (up to the search's accuracy)."
+        ),
+    )
+    p.add_argument("--weights", required=True, help="weights file: model, input size and classes")
+    p.add_argument("--data", required=True, help="dataset root in the Cityscapes layout")
+    p.add_argument("--split", default="val")
+    p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
+    p.add_argument("--steps", type=int, default=60, help="Adam steps per image (0: cell fractions only)")
+    p.add_argument("--max-images", type=int)
+    p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from ..data.cityscapes import CityscapesDataset
+    from ..metrics import format_iou_table
+    from ..training.ceiling import head_ceiling
+    from ..weights import load_weights
+
+    if args.steps < 0:
+        raise ValueError(f"--steps must be >= 0, got {args.steps}")
+    weights = load_weights(args.weights)
+    model = weights.build_model().eval()
+    size = args.size or tuple(weights.input_size)
+    with torch.no_grad():
+        grid = tuple(model.forward_lowres(torch.zeros(1, 3, *size)).shape[-2:])
+    dataset = CityscapesDataset(args.data, args.split)
+    matrix = head_ceiling(
+        dataset, weights.num_classes, grid, model.align_corners, args.steps, args.max_images, progress=not args.json
+    )
+    summary = matrix.summary(weights.class_names)
+    summary.update(model=weights.model, input_size=list(size), low_res_grid=list(grid), steps=args.steps)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"head ceiling of {weights.model} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}")
+        print(format_iou_table(summary))
+    return 0
