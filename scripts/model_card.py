@@ -3,7 +3,8 @@
     python scripts/model_card.py models/ndnet45_synth.pt --eval-data data/synth_holdout \
         --eval-command "narrow-seg synth --out data/synth_holdout --num 60 --size 512x1024 --seed 3 --split val" \
         --train-command "narrow-seg train --config config/train_ndnet45_synth.yaml" \
-        --train-command "narrow-seg train --config config/train_ndnet45_synth_2x.yaml"
+        --train-command "narrow-seg train --config config/train_ndnet45_synth_2x.yaml" \
+        --ceiling-json ceiling.json   # optional: narrow-seg ceiling --json on the same data
 
 Evaluates with ``narrow-seg eval --json`` (the same code the tests run), and records the
 evaluation, the commands, the iterations the weights file itself records, size and sha256.
@@ -31,6 +32,11 @@ def main() -> int:
     p.add_argument("--eval-command", required=True, help="how the evaluation set was made")
     p.add_argument(
         "--train-command", required=True, action="append", help="repeat for each stage (e.g. a fine-tune), in order"
+    )
+    p.add_argument(
+        "--ceiling-json",
+        type=Path,
+        help="output of `narrow-seg ceiling --json` for this model and input size on the evaluation data",
     )
     args = p.parse_args()
 
@@ -61,6 +67,15 @@ def main() -> int:
         "sha256": hashlib.sha256(data).hexdigest(),
         "size_bytes": len(data),
     }
+    if args.ceiling_json:
+        ceiling = json.loads(args.ceiling_json.read_text())
+        if ceiling["model"] != weights.model or ceiling["input_size"] != list(weights.input_size):
+            p.error(f"{args.ceiling_json} is for {ceiling['model']} at {ceiling['input_size']}, not these weights")
+        card["head_ceiling"] = {
+            "miou": round(ceiling["miou"], 4),
+            "per_class": {k: (None if v is None else round(v, 4)) for k, v in ceiling["per_class"].items()},
+            "command": f"narrow-seg ceiling --weights {args.weights} --data {args.eval_data} --steps {ceiling['steps']}",
+        }
     out = args.weights.with_suffix(".json")
     out.write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {out}: mIoU {100 * card['val_miou']:.1f} %")

@@ -50,7 +50,7 @@ def test_ceiling_cli_json(synth_root, tmp_path, cli):  # noqa: F811
     proc = cli("ceiling", "--weights", str(weights), "--data", str(synth_root), "--steps", "20", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["low_res_grid"] == [4, 8] and result["input_size"] == [128, 256]
+    assert result["low_res_grid"] == [4, 8] and result["input_size"] == [128, 256] and result["images"] == 4
     evaluated = json.loads(cli("eval", "--weights", str(weights), "--data", str(synth_root), "--json").stdout)
     # 4x8 logits for 128x256 scenes: the limit is low, and a random network far below it.
     assert 0.2 < result["miou"] < 1 and evaluated["miou"] < result["miou"] - 0.2

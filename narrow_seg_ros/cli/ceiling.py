@@ -45,7 +45,9 @@ def run(args) -> int:
         dataset, weights.num_classes, grid, model.align_corners, args.steps, args.max_images, progress=not args.json
     )
     summary = matrix.summary(weights.class_names)
-    summary.update(model=weights.model, input_size=list(size), low_res_grid=list(grid), steps=args.steps)
+    images = len(dataset) if args.max_images is None else min(len(dataset), args.max_images)
+    summary.update(model=weights.model, data=str(args.data), split=args.split, images=images, steps=args.steps)
+    summary.update(input_size=list(size), low_res_grid=list(grid))
     if args.json:
         print_json(summary)
     else:
