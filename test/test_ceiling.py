@@ -3,17 +3,14 @@
 import json
 
 import torch
-import torch.nn.functional as F
 from conftest import make_weights
 from test_training import cli, synth_root  # noqa: F401  (module fixtures)
 
-from narrow_seg_ros.training.ceiling import best_low_res_logits, cell_fractions, head_ceiling
+from narrow_seg_ros.training.ceiling import best_mask, cell_fractions, head_ceiling
 
 
-def _predict(target, grid, steps, align_corners=True):
-    logits = best_low_res_logits(target, 3, grid, align_corners, steps)
-    upsampled = F.interpolate(logits, size=target.shape, mode="bilinear", align_corners=align_corners)
-    return upsampled[0].argmax(0)
+def _predict(target, grid, steps):
+    return best_mask(target, 3, grid, True, steps)
 
 
 def test_cell_fractions_count_each_class_share_and_skip_ignored_pixels():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_size, print_json
+from .common import parse_size, print_iou_report
 
 
 def add_parser(sub) -> None:
@@ -29,7 +29,6 @@ def run(args) -> int:
     import torch
 
     from ..data.cityscapes import CityscapesDataset
-    from ..metrics import format_iou_table
     from ..training.ceiling import head_ceiling
     from ..weights import load_weights
 
@@ -48,9 +47,6 @@ def run(args) -> int:
     images = len(dataset) if args.max_images is None else min(len(dataset), args.max_images)
     summary.update(model=weights.model, data=str(args.data), split=args.split, images=images, steps=args.steps)
     summary.update(input_size=list(size), low_res_grid=list(grid))
-    if args.json:
-        print_json(summary)
-    else:
-        print(f"head ceiling of {weights.model} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}")
-        print(format_iou_table(summary))
+    title = f"head ceiling of {weights.model} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}"
+    print_iou_report(summary, args.json, title)
     return 0

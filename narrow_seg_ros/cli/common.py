@@ -31,3 +31,14 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
+
+
+def print_iou_report(summary: dict, as_json: bool, title: str) -> None:
+    """``summary`` (ConfusionMatrix.summary plus context) as JSON, or ``title`` and the IoU table."""
+    from ..metrics import format_iou_table  # here: metrics imports torch, which parsing must not
+
+    if as_json:
+        print_json(summary)
+    else:
+        print(title)
+        print(format_iou_table(summary))

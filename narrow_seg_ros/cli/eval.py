@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_size, print_json
+from .common import parse_size, print_iou_report
 
 
 def add_parser(sub) -> None:
@@ -19,7 +19,6 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.cityscapes import CityscapesDataset
-    from ..metrics import format_iou_table
     from ..training.evaluate import evaluate
     from ..weights import load_weights
 
@@ -39,9 +38,5 @@ def run(args) -> int:
     )
     summary = matrix.summary(weights.class_names)
     summary.update(model=weights.model, weights=str(args.weights), split=args.split, images=len(dataset))
-    if args.json:
-        print_json(summary)
-    else:
-        print(f"{weights.model} on {args.data} [{args.split}], {len(dataset)} images")
-        print(format_iou_table(summary))
+    print_iou_report(summary, args.json, f"{weights.model} on {args.data} [{args.split}], {len(dataset)} images")
     return 0

@@ -46,6 +46,14 @@ def best_low_res_logits(
     return logits.detach()
 
 
+def best_mask(
+    target: torch.Tensor, num_classes: int, grid: tuple[int, int], align_corners: bool, steps: int
+) -> torch.Tensor:
+    """Class-index mask (H, W) the head draws from :func:`best_low_res_logits`."""
+    logits = best_low_res_logits(target, num_classes, grid, align_corners, steps)
+    return F.interpolate(logits, size=tuple(target.shape), mode="bilinear", align_corners=align_corners)[0].argmax(0)
+
+
 def head_ceiling(
     dataset,
     num_classes: int,
@@ -64,7 +72,5 @@ def head_ceiling(
     count = len(dataset) if max_images is None else min(len(dataset), max_images)
     for i in tqdm(range(count), desc="ceiling", disable=not progress, leave=False):
         target = torch.as_tensor(np.asarray(dataset[i][1])).long()
-        logits = best_low_res_logits(target, num_classes, grid, align_corners, steps)
-        upsampled = F.interpolate(logits, size=tuple(target.shape), mode="bilinear", align_corners=align_corners)
-        matrix.update(upsampled.argmax(1)[0], target)
+        matrix.update(best_mask(target, num_classes, grid, align_corners, steps), target)
     return matrix
