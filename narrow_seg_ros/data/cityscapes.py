@@ -80,10 +80,9 @@ class CityscapesDataset(torch.utils.data.Dataset):
         return self.files[index][0].name[: -len(IMAGE_SUFFIX)]
 
 
-def class_pixel_counts(dataset: CityscapesDataset, num_classes: int) -> np.ndarray:
-    """Pixels per train id over the dataset's label maps (ignore 255 not counted)."""
-    counts = np.zeros(num_classes, dtype=np.int64)
-    for _, label_path in dataset.files:
-        train_ids = read_train_ids(label_path)
-        counts += np.bincount(train_ids.ravel(), minlength=256)[:num_classes]
+def image_class_pixels(dataset: CityscapesDataset, num_classes: int) -> np.ndarray:
+    """(images, classes) pixel counts per train id of each label map (ignore 255 not counted)."""
+    counts = np.zeros((len(dataset.files), num_classes), dtype=np.int64)
+    for row, (_, label_path) in zip(counts, dataset.files):
+        row[:] = np.bincount(read_train_ids(label_path).ravel(), minlength=256)[:num_classes]
     return counts

@@ -84,21 +84,30 @@ class TrainTransform:
         return self._rng
 
     def __call__(
-        self, image: np.ndarray, target: np.ndarray, rng: np.random.Generator | None = None
+        self, image: np.ndarray, target: np.ndarray, rng: np.random.Generator | None = None, focus_class: int = -1
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``rng`` overrides the transform's own generator (the trainer seeds each sample: exact resume)."""
+        """``rng`` overrides the transform's own generator (the trainer seeds each sample: exact resume).
+        ``focus_class`` >= 0 places the crop on a random pixel of that train id (rare-class sampling);
+        a label map without that class gets a uniform crop."""
         rng = rng if rng is not None else self._generator()
         height, width = image.shape[:2]
         base_h, base_w = self.base_size or (height, width)
         scale = self.scales[int(rng.integers(len(self.scales)))]
         scaled_h, scaled_w = max(1, round(base_h * scale)), max(1, round(base_w * scale))
+        sx, sy = scaled_w / width, scaled_h / height
         crop_h, crop_w = self.crop_size
-        # Top-left of the crop in the scaled image; smaller images are padded at the bottom/right.
-        y0 = int(rng.integers(scaled_h - crop_h + 1)) if scaled_h > crop_h else 0
-        x0 = int(rng.integers(scaled_w - crop_w + 1)) if scaled_w > crop_w else 0
+        focus = np.flatnonzero(target.ravel() == focus_class) if focus_class >= 0 else ()
+        if len(focus):
+            fy, fx = divmod(int(focus[rng.integers(len(focus))]), width)
+            # the pixel's centre in the scaled image (cv2.resize's convention, as the matrix below)
+            y0 = _window_start(rng, int(sy * fy + (sy - 1) / 2), scaled_h, crop_h)
+            x0 = _window_start(rng, int(sx * fx + (sx - 1) / 2), scaled_w, crop_w)
+        else:
+            # Top-left of the crop in the scaled image; smaller images are padded at the bottom/right.
+            y0 = int(rng.integers(scaled_h - crop_h + 1)) if scaled_h > crop_h else 0
+            x0 = int(rng.integers(scaled_w - crop_w + 1)) if scaled_w > crop_w else 0
         flip = self.flip and rng.random() < 0.5
 
-        sx, sy = scaled_w / width, scaled_h / height
         # dst = s * src + (s - 1) / 2 - offset: cv2.resize's pixel-centre alignment, then the crop shift.
         matrix = np.array([[sx, 0.0, (sx - 1) / 2 - x0], [0.0, sy, (sy - 1) / 2 - y0]])
         # Edges replicate, as cv2.resize does; the padding is painted explicitly afterwards.
@@ -116,6 +125,15 @@ class TrainTransform:
         if flip:
             out_image, out_target = out_image[:, ::-1], out_target[:, ::-1]
         return normalize(out_image, self.mean, self.std), to_target(out_target)
+
+
+def _window_start(rng: np.random.Generator, inside: int, length: int, window: int) -> int:
+    """Random start of a ``window`` within ``[0, length)`` that covers position ``inside``."""
+    if length <= window:
+        return 0
+    inside = min(max(inside, 0), length - 1)
+    low, high = max(0, inside - window + 1), min(inside, length - window)
+    return int(rng.integers(low, high + 1))
 
 
 class EvalTransform:

@@ -23,6 +23,9 @@ DEFAULTS: dict = {
         "num_workers": 2,
         "val_size": None,  # [H, W] network input for validation; None = native resolution
         "val_max_images": None,
+        # DAFormer's rare-class sampling (training/sampling.py): this fraction of the samples is
+        # drawn by class, P(c) ∝ exp((1 - f_c) / temperature), with the crop placed on that class
+        "rare_class_sampling": {"fraction": 0.0, "temperature": 0.01, "min_pixels": 64},
     },
     "optim": {
         "name": "sgd",
@@ -98,6 +101,11 @@ def validate(config: dict) -> None:
         raise ValueError("train.iters and train.batch_size must be >= 1")
     if len(data["crop"]) != 2 or min(data["crop"]) < 1:
         raise ValueError(f"data.crop must be [H, W], got {data['crop']}")
+    rare = data["rare_class_sampling"]
+    if not 0.0 <= rare["fraction"] <= 1.0 or rare["temperature"] <= 0 or rare["min_pixels"] < 1:
+        raise ValueError(
+            f"data.rare_class_sampling needs 0 <= fraction <= 1, temperature > 0 and min_pixels >= 1, got {rare}"
+        )
     if config["optim"]["name"] not in ("sgd", "adam", "adamw"):
         raise ValueError(f"optim.name must be sgd, adam or adamw, got {config['optim']['name']!r}")
     if sched["name"] not in ("step", "poly"):

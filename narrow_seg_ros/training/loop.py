@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.cityscapes import CityscapesDataset, class_pixel_counts, read_image
+from ..data.cityscapes import CityscapesDataset, image_class_pixels, read_image
 from ..data.labels import CLASS_NAMES, PALETTE
 from ..data.transforms import TrainTransform
 from ..losses import log_class_weights, upsampled_cross_entropy
@@ -32,7 +32,7 @@ from ..weights import Weights, atomic_torch_save, load_weights, save_weights
 from .config import milestones
 from .evaluate import evaluate
 from .report import plot_curves, save_sample_grid, truncate_csv
-from .sampling import ResumableSampler, SeededSamples
+from .sampling import RareClassFocus, ResumableSampler, SeededSamples
 
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "weights.pt"
@@ -189,7 +189,16 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         std=dcfg["std"],
         flip=dcfg["flip"],
     )
-    sampler = ResumableSampler(len(train_set), tcfg["batch_size"], tcfg["seed"], rank, world, start)
+    rare = dcfg["rare_class_sampling"]
+    uses_pixel_counts = rare["fraction"] > 0 or tcfg["class_weights"] == "log"
+    class_pixels = image_class_pixels(train_set, num_classes) if uses_pixel_counts else None
+    focus = RareClassFocus(class_pixels, **rare) if rare["fraction"] > 0 else None
+    if focus is not None and is_main:
+        print(
+            f"rare-class sampling ({100 * focus.fraction:.0f} % of samples):",
+            " ".join(f"{n}={p:.3f}" for n, p in zip(CLASS_NAMES, focus.probabilities)),
+        )
+    sampler = ResumableSampler(len(train_set), tcfg["batch_size"], tcfg["seed"], rank, world, start, focus)
     loader = DataLoader(
         SeededSamples(train_set, transform),
         batch_size=tcfg["batch_size"],
@@ -202,7 +211,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     val_set = CityscapesDataset(dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
     class_weight = None
     if tcfg["class_weights"] == "log":
-        class_weight = log_class_weights(class_pixel_counts(train_set, num_classes), tcfg["class_weight_c"]).to(device)
+        class_weight = log_class_weights(class_pixels.sum(axis=0), tcfg["class_weight_c"]).to(device)
         if is_main:
             print("class weights:", " ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, class_weight.tolist())))
     elif tcfg["class_weights"] is not None:
