@@ -57,6 +57,17 @@ def test_rare_class_slots_hold_their_class_and_follow_the_fraction():
     assert len({seed for _, seed, _ in stream}) == len(stream)
 
 
+def test_rare_class_samples_differ_across_ranks():
+    """Ranks draw the few images of a rare class independently; equal draws still get their own seed."""
+    focus = RareClassFocus(CLASS_PIXELS, fraction=1.0, temperature=0.01, min_pixels=50)
+    streams = [
+        take(ResumableSampler(len(CLASS_PIXELS), 1, seed=5, rank=r, world_size=4, focus=focus), 500) for r in range(4)
+    ]
+    assert streams[0] != streams[1]
+    seeds = [seed for stream in streams for _, seed, _ in stream]
+    assert len(set(seeds)) == len(seeds)
+
+
 def test_stream_resumes_exactly_and_shards_across_ranks():
     focus = RareClassFocus(CLASS_PIXELS, fraction=0.5, temperature=0.01, min_pixels=50)
     full = take(ResumableSampler(len(CLASS_PIXELS), 2, seed=3, focus=focus), 40)
@@ -67,9 +78,18 @@ def test_stream_resumes_exactly_and_shards_across_ranks():
     ranks = [take(ResumableSampler(len(CLASS_PIXELS), 2, seed=3, rank=r, world_size=2), 4) for r in (0, 1)]
     assert sorted(index for rank in ranks for index, _, _ in rank) == list(range(8))
     assert all(c == NO_FOCUS for rank in ranks for _, _, c in rank)
-    # a fraction of 0 leaves the uniform stream as it was
+    # a fraction of 0 leaves the uniform stream as it was before rare-class sampling existed
+    # (pinned: runs resumed across that change continue with the same data order)
     zero = RareClassFocus(CLASS_PIXELS, fraction=0.0)
-    assert take(ResumableSampler(8, 2, seed=3, focus=zero), 24) == take(ResumableSampler(8, 2, seed=3), 24)
+    assert take(ResumableSampler(8, 2, seed=3, focus=zero), 3) == [
+        (3, 8053047280485620712, NO_FOCUS),
+        (7, 1911593179790903443, NO_FOCUS),
+        (6, 6062815274278709897, NO_FOCUS),
+    ]
+    assert take(ResumableSampler(8, 2, seed=3, rank=1, world_size=2, start_iteration=3), 2) == [
+        (2, 5839918186241800584, NO_FOCUS),
+        (4, 1798932345466327501, NO_FOCUS),
+    ]
     with pytest.raises(ValueError, match="fraction must be in"):
         RareClassFocus(CLASS_PIXELS, fraction=1.5)
 
@@ -84,6 +104,11 @@ def test_train_transform_places_the_crop_on_the_focus_class():
     uniform = [transform(image, target, np.random.default_rng(s)) for s in range(40)]
     assert all((label == 17).any() for _, label in focused)
     assert sum((label == 17).any() for _, label in uniform) < 10
+    # a single pixel is kept at every upscale (the crop window is placed where nearest sampling puts it)
+    dot = np.zeros((256, 512), np.uint8)
+    dot[101, 203] = 17
+    upscaling = TrainTransform(crop_size=(32, 64), scales=(1.0, 1.25, 1.5, 1.75, 2.0))
+    assert all((upscaling(image, dot, np.random.default_rng(s), focus_class=17)[1] == 17).any() for s in range(200))
     # image and label stay aligned: white where the object is (bilinear scaling blends its border)
     for picture, label in focused:
         assert ((picture[0] > 0.99) != (label == 17)).float().mean() < 0.01

@@ -63,12 +63,13 @@ def train_args(config, root, out, iters, crop, *extra, batch_size=None):
 
 
 @pytest.mark.parametrize("rare_fraction", [0.0, 0.5], ids=["uniform", "rare-class-sampling"])
-def test_resume_is_exact(synth_root, tmp_path, rare_fraction):
+def test_resume_is_exact(synth_root, tmp_path, rare_fraction, capsys):
     """train 2N ≡ train N, stop, resume, train N more (model, optimizer and schedule)."""
     n = 3
     rare = {"data.rare_class_sampling": {"fraction": rare_fraction, "temperature": 0.01, "min_pixels": 16}}
     straight = small_config(synth_root, tmp_path / "a", **{"train.iters": 2 * n}, **rare)
     train(straight)
+    assert ("rare-class sampling (50 % of samples)" in capsys.readouterr().out) == (rare_fraction > 0)
     paused = small_config(synth_root, tmp_path / "b", **{"train.iters": 2 * n}, **rare)
     train(paused, stop_at=n)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["iteration"] == n

@@ -99,9 +99,10 @@ class TrainTransform:
         focus = np.flatnonzero(target.ravel() == focus_class) if focus_class >= 0 else ()
         if len(focus):
             fy, fx = divmod(int(focus[rng.integers(len(focus))]), width)
-            # the pixel's centre in the scaled image (cv2.resize's convention, as the matrix below)
-            y0 = _window_start(rng, int(sy * fy + (sy - 1) / 2), scaled_h, crop_h)
-            x0 = _window_start(rng, int(sx * fx + (sx - 1) / 2), scaled_w, crop_w)
+            # the scaled pixel nearest to its centre (cv2.resize's convention, as the matrix below;
+            # INTER_NEAREST rounds). When downscaling, that pixel may sample a neighbour instead.
+            y0 = _window_start(rng, round(sy * fy + (sy - 1) / 2), scaled_h, crop_h)
+            x0 = _window_start(rng, round(sx * fx + (sx - 1) / 2), scaled_w, crop_w)
         else:
             # Top-left of the crop in the scaled image; smaller images are padded at the bottom/right.
             y0 = int(rng.integers(scaled_h - crop_h + 1)) if scaled_h > crop_h else 0

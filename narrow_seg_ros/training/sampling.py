@@ -9,7 +9,7 @@ epoch e, batch b".
 Rare-class sampling (DAFormer, Hoyer et al. CVPR 2022, Sec. 3.3): a ``fraction`` of the slots of
 each epoch is refilled by drawing a class c with P(c) ∝ exp((1 - f_c) / T) (f_c the class's share of
 the labelled pixels), then an image holding at least ``min_pixels`` of c; the sample's crop is then
-placed on a pixel of c (``focus_class``). At 1024×2048 a motorcycle covers ≈ 0.02 % of the pixels,
+placed on a pixel of c (``focus_class``; DAFormer instead re-crops until c shows). At 1024×2048 a motorcycle covers ≈ 0.02 % of the pixels,
 so uniform crops almost never show one; the classes the network never sees stay at 0 % IoU.
 """
 
@@ -20,6 +20,9 @@ import itertools
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
+
+# leads the seeds of the rare-class slot draws, apart from every (seed, epoch, ...) sample seed
+_RARE_SLOTS = 0x52435300
 
 
 def _mix(*values: int) -> int:
@@ -97,7 +100,7 @@ class ResumableSampler(Sampler):
         order = torch.randperm(self.num_samples, generator=generator)[self.rank :: self.world_size]
         slots = [(index, NO_FOCUS) for index in order[: self.batches_per_epoch * self.batch_size].tolist()]
         if self.focus is not None and self.focus.fraction > 0:
-            rng = np.random.default_rng(_mix(self.seed, epoch, self.rank, 1))
+            rng = np.random.default_rng(_mix(_RARE_SLOTS, self.seed, epoch, self.rank))
             for slot in np.flatnonzero(rng.random(len(slots)) < self.focus.fraction):
                 slots[slot] = self.focus.draw(rng)
         return slots
@@ -108,9 +111,9 @@ class ResumableSampler(Sampler):
             slots = self.epoch_order(e)
             start = batch * self.batch_size if e == epoch else 0
             for position, (index, focus_class) in enumerate(slots[start:], start):
-                # a rare-class slot may repeat an image within the epoch: the seed tells them apart
-                # (position + 1: SeedSequence ignores trailing zeros, so 0 would match the uniform seed)
-                salt = () if focus_class == NO_FOCUS else (position + 1,)
+                # a rare-class slot may repeat an image within the epoch or on another rank: its global
+                # slot number tells them apart (+ 1: SeedSequence ignores trailing zeros)
+                salt = () if focus_class == NO_FOCUS else (position * self.world_size + self.rank + 1,)
                 yield index, _mix(self.seed, e, index, *salt), focus_class
 
 
