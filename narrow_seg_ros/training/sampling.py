@@ -2,15 +2,16 @@
 
 Exact resume needs the data stream after iteration N to be a pure function of (seed, N), whatever
 the number of DataLoader workers. So the sampler derives each epoch's permutation from
-(seed, epoch), yields ``(index, sample_seed)`` pairs, and the dataset seeds the sample's
+(seed, epoch), yields ``(index, sample_seed, focus_class)``, and the dataset seeds the sample's
 augmentation from ``sample_seed``: no RNG state lives in workers, and resuming is "start at
 epoch e, batch b".
 
 Rare-class sampling (DAFormer, Hoyer et al. CVPR 2022, Sec. 3.3): a ``fraction`` of the slots of
 each epoch is refilled by drawing a class c with P(c) ∝ exp((1 - f_c) / T) (f_c the class's share of
 the labelled pixels), then an image holding at least ``min_pixels`` of c; the sample's crop is then
-placed on a pixel of c (``focus_class``; DAFormer instead re-crops until c shows). At 1024×2048 a motorcycle covers ≈ 0.02 % of the pixels,
-so uniform crops almost never show one; the classes the network never sees stay at 0 % IoU.
+placed on a pixel of c (``focus_class``; DAFormer instead re-crops until c shows). At 1024×2048 a
+motorcycle covers ≈ 0.02 % of the pixels, so uniform crops almost never show one; the classes the
+network never sees stay at 0 % IoU.
 """
 
 from __future__ import annotations
