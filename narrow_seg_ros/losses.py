@@ -101,6 +101,60 @@ def upsampled_cross_entropy(
     return _UpsampledCrossEntropy.apply(low_logits, target.long(), align_corners, ignore_index, band_pixels, weight)
 
 
+@torch.no_grad()
+def true_class_probability(
+    low_logits: torch.Tensor,
+    target: torch.Tensor,
+    align_corners: bool,
+    ignore_index: int = IGNORE_INDEX,
+    band_pixels: int = 1 << 18,
+) -> torch.Tensor:
+    """Softmax probability of the labelled class at every pixel of ``bilinear_upsample(low_logits)``
+    (N, H, W), computed in bands as the loss is; ignored pixels get 1 (never hard)."""
+    n, _, h, _ = low_logits.shape
+    out_h, out_w = target.shape[-2:]
+    rows = _source_coords(out_h, h, align_corners, low_logits.device)
+    band = max(1, band_pixels // max(1, n * out_w))
+    prob = torch.ones(target.shape, dtype=torch.float32, device=low_logits.device)
+    for start in range(0, out_h, band):
+        stop = min(out_h, start + band)
+        r0, r1, rw = (t[start:stop] for t in rows)
+        lo, hi = int(r0.min()), int(r1.max()) + 1
+        logits = _interpolate_band(low_logits[:, :, lo:hi], (r0 - lo, r1 - lo, rw), out_w, align_corners)
+        labels = target[:, start:stop].long()
+        valid = labels != ignore_index
+        p = logits.float().softmax(1).gather(1, labels.where(valid, 0)[:, None])[:, 0]
+        prob[:, start:stop] = p.where(valid, 1.0)
+    return prob
+
+
+def ohem_target(
+    low_logits: torch.Tensor,
+    target: torch.Tensor,
+    align_corners: bool,
+    thresh: float,
+    min_kept: int,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Online hard example mining (Shrivastava et al. CVPR 2016, for segmentation as in
+    MMSegmentation's OHEMPixelSampler and HRNet's OhemCrossEntropy): ``target`` with the easy
+    pixels set to ``ignore_index``.
+
+    A pixel is hard when the probability of its labelled class is below ``max(thresh, p_k)``, where
+    ``p_k`` is the probability of the ``min_kept × N``-th hardest labelled pixel, so at least that
+    many pixels stay however well the batch is already learned. On a mostly learned scene the loss
+    then comes from boundaries and thin objects rather than from road and sky.
+    """
+    prob = true_class_probability(low_logits, target, align_corners, ignore_index)
+    valid = target != ignore_index
+    labelled = prob[valid]
+    if labelled.numel() == 0:
+        return target
+    k = min(min_kept * target.shape[0], labelled.numel() - 1)
+    threshold = max(float(torch.kthvalue(labelled, k + 1).values), thresh)
+    return target.masked_fill(prob >= threshold, ignore_index)
+
+
 def log_class_weights(frequencies, c: float = 1.10) -> torch.Tensor:
     """ENet/ERFNet class weighting ``1 / ln(c + p_class)`` from pixel frequencies ``p``.
 

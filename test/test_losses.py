@@ -1,10 +1,10 @@
-"""The banded full-resolution loss equals F.interpolate + F.cross_entropy."""
+"""The banded full-resolution loss equals F.interpolate + F.cross_entropy; OHEM keeps the hard pixels."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from narrow_seg_ros.losses import log_class_weights, upsampled_cross_entropy
+from narrow_seg_ros.losses import log_class_weights, ohem_target, true_class_probability, upsampled_cross_entropy
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -46,3 +46,60 @@ def test_log_class_weights_favour_rare_classes():
     weights = log_class_weights([900, 90, 9, 1], c=1.10)
     assert torch.all(weights[1:] > weights[:-1])  # rarer → heavier
     assert weights[-1].item() == pytest.approx(1 / torch.log(torch.tensor(1.10 + 0.001)).item(), rel=1e-6)
+
+
+def naive_true_class_probability(low, target, align_corners):
+    up = F.interpolate(low, target.shape[-2:], mode="bilinear", align_corners=align_corners).softmax(1)
+    return up.gather(1, target.clamp_max(low.shape[1] - 1)[:, None])[:, 0]
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_banded_true_class_probability_equals_naive(align_corners):
+    torch.manual_seed(1)
+    low = torch.randn(2, 19, 5, 7)
+    target = torch.randint(0, 19, (2, 37, 61))
+    target[:, :4] = 255
+    banded = true_class_probability(low, target, align_corners, band_pixels=300)
+    naive = naive_true_class_probability(low, target, align_corners)
+    valid = target != 255
+    assert torch.allclose(banded[valid], naive[valid], atol=1e-6)
+    assert torch.all(banded[~valid] == 1)  # ignored pixels are never hard
+
+
+def test_ohem_keeps_pixels_below_the_threshold_and_trains_on_them_only():
+    torch.manual_seed(2)
+    low = (3 * torch.randn(2, 4, 16, 24, dtype=torch.float64)).requires_grad_(True)
+    up = F.interpolate(low.detach(), (64, 96), mode="bilinear", align_corners=False)
+    target = up.argmax(1).where(torch.rand(2, 64, 96) < 0.6, torch.randint(0, 4, (2, 64, 96)))
+    target[0, :8] = 255
+    prob = naive_true_class_probability(low.detach(), target, False)
+    hard = ohem_target(low.detach(), target, False, thresh=0.7, min_kept=0)
+    expected = target.masked_fill((prob >= 0.7) | (target == 255), 255)
+    assert torch.equal(hard, expected)
+    assert 0.2 < (hard != 255).float().mean() < 0.8  # the fixture mixes easy and hard pixels
+    loss = upsampled_cross_entropy(low, hard, False)
+    up = F.interpolate(low, (64, 96), mode="bilinear", align_corners=False)
+    naive = F.cross_entropy(up, expected, ignore_index=255)
+    assert loss.item() == pytest.approx(naive.item(), rel=1e-10)
+    (grad,) = torch.autograd.grad(loss, low)
+    (naive_grad,) = torch.autograd.grad(naive, low)
+    assert torch.allclose(grad, naive_grad, rtol=1e-8, atol=1e-12)
+
+
+def test_ohem_keeps_at_least_min_kept_hardest_pixels_per_image():
+    torch.manual_seed(3)
+    low = torch.randn(2, 3, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8))
+    prob = naive_true_class_probability(low, target, False)
+    hard = ohem_target(low, target, False, thresh=1e-6, min_kept=5)  # no pixel is that hard
+    kept = hard != 255
+    assert kept.sum() == 2 * 5
+    assert prob[kept].max() < prob[~kept].min()  # exactly the ten least probable labels
+    assert torch.equal(hard[kept], target[kept])
+    everything = ohem_target(low, target, False, thresh=1e-6, min_kept=10_000)
+    assert (everything != 255).sum() == 2 * 64 - 1  # all but the easiest (MMSeg's rule)
+
+
+def test_ohem_on_an_ignored_batch_changes_nothing():
+    target = torch.full((1, 8, 8), 255)
+    assert torch.equal(ohem_target(torch.randn(1, 3, 2, 2), target, False, 0.7, 100), target)

@@ -52,6 +52,8 @@ def test_config_overrides_and_unknown_keys(tmp_path):
     assert milestones(cfg) == [35000, 60000]  # absolute in this config
     with pytest.raises(ValueError, match="unknown config key 'train.itters'"):
         load_config(None, {"train.itters": 5})
+    with pytest.raises(ValueError, match="train.ohem needs thresh null or in"):
+        load_config(None, {"train.ohem.thresh": 1.5})
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {name: lbfgs}\n")
     with pytest.raises(ValueError, match="optim.name"):

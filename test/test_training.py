@@ -152,6 +152,25 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert [row.split(",")[0] for row in rows] == ["2", "4"]
 
 
+def test_ohem_run_mines_hard_pixels(synth_root, tmp_path, capsys):
+    """train.ohem through the trainer, on both heads: the run says what it mines and trains."""
+    config = small_config(
+        synth_root,
+        tmp_path / "ohem",
+        **{
+            "train.iters": 2,
+            "train.ohem": {"thresh": 0.7, "min_kept": 1000},
+            "model.options": {"aux_head": True},
+            "train.aux_weight": 0.4,
+        },
+    )
+    train(config)
+    assert "OHEM: pixels with p(label) < 0.7, at least 1000 per image" in capsys.readouterr().out
+    rows = (tmp_path / "ohem" / "log.csv").read_text().splitlines()[1:]
+    assert len(rows) == 1 and float(rows[0].split(",")[1]) > 0
+    assert load_weights(tmp_path / "ohem" / "weights.pt").metadata["config"]["train"]["ohem"]["thresh"] == 0.7
+
+
 def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):
     """VNet's reversible training through the trainer on the CPU, in its own process: torch 2.13
     corrupted the heap there in channels_last (now contiguous on the CPU), killing the process."""

@@ -44,6 +44,9 @@ DEFAULTS: dict = {
         # None, or "log": ENet/ERFNet weights 1 / ln(c + p) from the training set's class frequencies
         "class_weights": None,
         "class_weight_c": 1.10,
+        # online hard example mining (losses.ohem_target): thresh null = off; MMSeg's BiSeNet /
+        # STDC configs use thresh 0.7, min_kept 10000-100000 (pixels per image kept at least)
+        "ohem": {"thresh": None, "min_kept": 100000},
         # a weights file (the deployment contract) whose state dict starts the run: fine-tuning
         "init_weights": None,
         "amp": True,
@@ -106,6 +109,9 @@ def validate(config: dict) -> None:
         raise ValueError(
             f"data.rare_class_sampling needs 0 <= fraction <= 1, temperature > 0 and min_pixels >= 1, got {rare}"
         )
+    ohem = train["ohem"]
+    if (ohem["thresh"] is not None and not 0.0 < ohem["thresh"] <= 1.0) or ohem["min_kept"] < 0:
+        raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept >= 0, got {ohem}")
     if config["optim"]["name"] not in ("sgd", "adam", "adamw"):
         raise ValueError(f"optim.name must be sgd, adam or adamw, got {config['optim']['name']!r}")
     if sched["name"] not in ("step", "poly"):

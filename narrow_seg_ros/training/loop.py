@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..data.cityscapes import CityscapesDataset, image_class_pixels, read_image
 from ..data.labels import CLASS_NAMES, PALETTE
 from ..data.transforms import TrainTransform
-from ..losses import log_class_weights, upsampled_cross_entropy
+from ..losses import log_class_weights, ohem_target, upsampled_cross_entropy
 from ..models import build_model
 from ..weights import Weights, atomic_torch_save, load_weights, save_weights
 from .config import milestones
@@ -278,6 +278,15 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         return result
 
     align = model.align_corners
+    ohem = tcfg["ohem"]
+    if ohem["thresh"] is not None and is_main:
+        print(f"OHEM: pixels with p(label) < {ohem['thresh']}, at least {ohem['min_kept']} per image")
+
+    def pixel_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if ohem["thresh"] is not None:  # each head mines its own hard pixels, as in MMSeg / HRNet
+            targets = ohem_target(logits, targets, align, ohem["thresh"], ohem["min_kept"])
+        return upsampled_cross_entropy(logits, targets, align, weight=class_weight)
+
     has_aux = model.aux_head is not None
     data_iter = iter(loader)
     bar = tqdm(total=tcfg["iters"], initial=start, disable=not is_main, dynamic_ncols=True, desc="train")
@@ -295,10 +304,9 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                     low, aux = net(images, return_aux=True, full_resolution=False)
                 else:
                     low, aux = net(images, full_resolution=False), None
-            loss = upsampled_cross_entropy(low.float(), targets, align, weight=class_weight)
+            loss = pixel_loss(low.float(), targets)
             if aux is not None:
-                aux_loss = upsampled_cross_entropy(aux.float(), targets, align, weight=class_weight)
-                loss = loss + tcfg["aux_weight"] * aux_loss
+                loss = loss + tcfg["aux_weight"] * pixel_loss(aux.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
