@@ -5,12 +5,12 @@ log-softmax and its gradient alive: at 1024×2048 with 19 classes that is ~450 M
 than a small network's own activations. :func:`upsampled_cross_entropy` computes the same loss in
 bands of output rows and accumulates the gradient of the low-resolution logits band by band, so
 only one band is ever expanded. The loss and gradient equal the naive form to float rounding.
+:func:`ohem_target` mines hard pixels on the same banded upsample.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 IGNORE_INDEX = 255
 
@@ -27,48 +27,66 @@ def _source_coords(out_len: int, in_len: int, align_corners: bool, device) -> tu
     return i0, i1, src - i0
 
 
-def _interpolate_band(low, rows, out_w: int, align_corners: bool):
-    """Rows ``rows`` (from _source_coords) of the bilinear upsample of ``low`` to width ``out_w``.
+def _interpolation_matrix(out_len: int, in_len: int, align_corners: bool, like: torch.Tensor) -> torch.Tensor:
+    """torch's bilinear interpolation along one axis as an (out_len, in_len) matrix (two taps a row)."""
+    i0, i1, frac = _source_coords(out_len, in_len, align_corners, like.device)
+    matrix = torch.zeros(out_len, in_len, dtype=torch.float64, device=like.device)
+    rows = torch.arange(out_len, device=like.device)
+    matrix.index_put_((rows, i0), 1 - frac, accumulate=True)
+    matrix.index_put_((rows, i1), frac, accumulate=True)
+    return matrix.to(like.dtype)
 
-    Vertical blend by hand on the few low-res rows the band reads; the horizontal pass is
-    F.interpolate with an identity vertical mapping (R rows → R rows), which uses exactly the
-    global horizontal mapping and torch's fast kernels.
+
+class _BandedUpsample:
+    """``bilinear_upsample(low) = R @ low @ Cᵀ`` (separable), expanded a band of output rows at a time.
+
+    The horizontal pass runs once on the few low-resolution rows (``wide``, N×C×h×W); each band is
+    then one small matmul. Matmuls beat F.interpolate's kernels here, forward and (by hand) backward.
     """
-    r0, r1, rw = rows
-    rw = rw.to(low.dtype).view(1, 1, -1, 1)
-    band = low.index_select(2, r0) * (1 - rw) + low.index_select(2, r1) * rw
-    return F.interpolate(band, size=(band.shape[2], out_w), mode="bilinear", align_corners=align_corners)
+
+    def __init__(self, low: torch.Tensor, out_size, align_corners: bool, band_pixels: int):
+        n, _, h, w = low.shape
+        self.out_h, out_w = out_size
+        self.rows = _interpolation_matrix(self.out_h, h, align_corners, low)
+        self.cols = _interpolation_matrix(out_w, w, align_corners, low)
+        self.wide = low @ self.cols.T
+        self.band = max(1, band_pixels // max(1, n * out_w))
+
+    def bands(self):
+        """(start, stop, R[start:stop], upsampled logits of rows start:stop, N×C×rows×W)."""
+        for start in range(0, self.out_h, self.band):
+            stop = min(self.out_h, start + self.band)
+            rows = self.rows[start:stop]
+            yield start, stop, rows, torch.matmul(rows, self.wide)
+
+
+def _acc_dtype(tensor: torch.Tensor) -> torch.dtype:
+    return torch.float64 if tensor.dtype == torch.float64 else torch.float32  # fp16/bf16 → fp32
 
 
 class _UpsampledCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, low, target, align_corners, ignore_index, band_pixels, weight):
-        n, c, h, w = low.shape
-        out_h, out_w = target.shape[-2:]
-        rows = _source_coords(out_h, h, align_corners, low.device)
-        band = max(1, band_pixels // max(1, n * out_w))
-        grad = torch.zeros_like(low)
-        acc_dtype = torch.float64 if low.dtype == torch.float64 else torch.float32  # fp16/bf16 → fp32
-        total = low.new_zeros((), dtype=acc_dtype)
-        count = low.new_zeros((), dtype=acc_dtype)
-        for start in range(0, out_h, band):
-            stop = min(out_h, start + band)
-            r0, r1, rw = (t[start:stop] for t in rows)
-            lo, hi = int(r0.min()), int(r1.max()) + 1  # the low-res rows this band reads
-            sub = low[:, :, lo:hi].detach().requires_grad_(True)
-            with torch.enable_grad():
-                logits = _interpolate_band(sub, (r0 - lo, r1 - lo, rw), out_w, align_corners)
-                loss = F.cross_entropy(
-                    logits.to(acc_dtype), target[:, start:stop], weight, ignore_index=ignore_index, reduction="sum"
-                )
-            (g,) = torch.autograd.grad(loss, sub)
-            grad[:, :, lo:hi] += g
-            total += loss.detach()
-            labels = target[:, start:stop]
-            labels = labels[labels != ignore_index]
-            count += labels.numel() if weight is None else weight[labels].sum()
+        up = _BandedUpsample(low.detach().to(_acc_dtype(low)), target.shape[-2:], align_corners, band_pixels)
+        grad_wide = torch.zeros_like(up.wide)
+        total = up.wide.new_zeros(())
+        count = up.wide.new_zeros(())
+        for start, stop, rows, logits in up.bands():
+            labels = target[:, None, start:stop]
+            valid = labels != ignore_index
+            labels = labels.where(valid, 0)
+            pixel_weight = valid.to(logits.dtype) if weight is None else weight[labels] * valid
+            # softmax cross-entropy and its gradient (softmax − one-hot) from one exp pass
+            logits = logits - logits.amax(1, keepdim=True)
+            prob = logits.exp()
+            norm = prob.sum(1, keepdim=True)
+            total += ((norm.log() - logits.gather(1, labels)) * pixel_weight).sum()
+            count += pixel_weight.sum()
+            prob *= pixel_weight / norm
+            prob.scatter_add_(1, labels, -pixel_weight)
+            grad_wide += torch.matmul(rows.T, prob)
         count = count.clamp_min(1e-12)  # all-ignored batch: loss 0 and no gradient (PyTorch's mean: nan)
-        ctx.save_for_backward(grad / count)
+        ctx.save_for_backward((grad_wide @ up.cols / count).to(low.dtype))
         return total / count
 
     @staticmethod
@@ -111,20 +129,13 @@ def true_class_probability(
 ) -> torch.Tensor:
     """Softmax probability of the labelled class at every pixel of ``bilinear_upsample(low_logits)``
     (N, H, W), computed in bands as the loss is; ignored pixels get 1 (never hard)."""
-    n, _, h, _ = low_logits.shape
-    out_h, out_w = target.shape[-2:]
-    rows = _source_coords(out_h, h, align_corners, low_logits.device)
-    band = max(1, band_pixels // max(1, n * out_w))
-    prob = torch.ones(target.shape, dtype=torch.float32, device=low_logits.device)
-    for start in range(0, out_h, band):
-        stop = min(out_h, start + band)
-        r0, r1, rw = (t[start:stop] for t in rows)
-        lo, hi = int(r0.min()), int(r1.max()) + 1
-        logits = _interpolate_band(low_logits[:, :, lo:hi], (r0 - lo, r1 - lo, rw), out_w, align_corners)
-        labels = target[:, start:stop].long()
+    up = _BandedUpsample(low_logits.to(_acc_dtype(low_logits)), target.shape[-2:], align_corners, band_pixels)
+    prob = torch.ones(target.shape, dtype=up.wide.dtype, device=low_logits.device)
+    for start, stop, _, logits in up.bands():
+        labels = target[:, None, start:stop].long()
         valid = labels != ignore_index
-        p = logits.float().softmax(1).gather(1, labels.where(valid, 0)[:, None])[:, 0]
-        prob[:, start:stop] = p.where(valid, 1.0)
+        log_p = logits.gather(1, labels.where(valid, 0)) - logits.logsumexp(1, keepdim=True)
+        prob[:, start:stop] = log_p.exp().where(valid, 1.0)[:, 0]
     return prob
 
 
@@ -151,7 +162,10 @@ def ohem_target(
     if labelled.numel() == 0:
         return target
     k = min(min_kept * target.shape[0], labelled.numel() - 1)
-    threshold = max(float(torch.kthvalue(labelled, k + 1).values), thresh)
+    if int((labelled < thresh).sum()) > k:  # the usual case: more than min_kept are hard anyway
+        threshold = thresh
+    else:  # the k-th hardest; kthvalue is slow on CUDA (pytorch#75599), sort is not
+        threshold = float(labelled.sort().values[k] if labelled.is_cuda else labelled.kthvalue(k + 1).values)
     return target.masked_fill(prob >= threshold, ignore_index)
 
 

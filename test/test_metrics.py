@@ -52,8 +52,10 @@ def test_config_overrides_and_unknown_keys(tmp_path):
     assert milestones(cfg) == [35000, 60000]  # absolute in this config
     with pytest.raises(ValueError, match="unknown config key 'train.itters'"):
         load_config(None, {"train.itters": 5})
-    with pytest.raises(ValueError, match="train.ohem needs thresh null or in"):
-        load_config(None, {"train.ohem.thresh": 1.5})
+    for key, value in (("thresh", 1.5), ("thresh", True), ("min_kept", -1), ("min_kept", 1.0e5), ("min_kept", "1e5")):
+        with pytest.raises(ValueError, match="train.ohem needs thresh null or in"):
+            load_config(None, {f"train.ohem.{key}": value})
+    assert load_config(None, {"train.ohem": {"thresh": 0.7, "min_kept": 0}})["train"]["ohem"]["thresh"] == 0.7
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {name: lbfgs}\n")
     with pytest.raises(ValueError, match="optim.name"):

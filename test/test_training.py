@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import REPO
 
+from narrow_seg_ros.losses import ohem_target
 from narrow_seg_ros.training.config import load_config
 from narrow_seg_ros.training.loop import train
 from narrow_seg_ros.weights import load_weights
@@ -152,23 +153,39 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert [row.split(",")[0] for row in rows] == ["2", "4"]
 
 
-def test_ohem_run_mines_hard_pixels(synth_root, tmp_path, capsys):
-    """train.ohem through the trainer, on both heads: the run says what it mines and trains."""
+def test_ohem_run_mines_hard_pixels(synth_root, tmp_path, capsys, monkeypatch):
+    """train.ohem through the trainer: both heads mine their own pixels every iteration, keeping
+    fewer than all labelled pixels but at least min_kept × batch size."""
+    import narrow_seg_ros.training.loop as loop
+
+    mined = []
+
+    def recording_ohem_target(logits, targets, *args):
+        hard = ohem_target(logits, targets, *args)
+        mined.append((logits.shape[1:], int((targets != 255).sum()), int((hard != 255).sum())))
+        return hard
+
+    monkeypatch.setattr(loop, "ohem_target", recording_ohem_target)
     config = small_config(
         synth_root,
         tmp_path / "ohem",
         **{
             "train.iters": 2,
-            "train.ohem": {"thresh": 0.7, "min_kept": 1000},
+            # an untrained network finds every pixel hard at 0.7; a tiny thresh leaves min_kept in charge
+            "train.ohem": {"thresh": 1e-6, "min_kept": 1000},
             "model.options": {"aux_head": True},
             "train.aux_weight": 0.4,
         },
     )
     train(config)
-    assert "OHEM: pixels with p(label) < 0.7, at least 1000 per image" in capsys.readouterr().out
+    assert "OHEM: pixels with p(label) < 1e-06, at least the 4000 hardest of each batch" in capsys.readouterr().out
+    assert len(mined) == 2 * 2  # 2 iterations × (main head, aux head)
+    assert {shape[1:] for shape, _, _ in mined} == {(4, 8), (8, 16)}  # main (stride 32) and aux head
+    # the 4000 least probable labelled pixels (fewer only if probabilities tie at the 4000th)
+    assert all(3990 <= kept <= 4000 < labelled for _, labelled, kept in mined), mined
     rows = (tmp_path / "ohem" / "log.csv").read_text().splitlines()[1:]
     assert len(rows) == 1 and float(rows[0].split(",")[1]) > 0
-    assert load_weights(tmp_path / "ohem" / "weights.pt").metadata["config"]["train"]["ohem"]["thresh"] == 0.7
+    assert load_weights(tmp_path / "ohem" / "weights.pt").metadata["config"]["train"]["ohem"]["min_kept"] == 1000
 
 
 def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):

@@ -45,7 +45,8 @@ DEFAULTS: dict = {
         "class_weights": None,
         "class_weight_c": 1.10,
         # online hard example mining (losses.ohem_target): thresh null = off; MMSeg's BiSeNet /
-        # STDC configs use thresh 0.7, min_kept 10000-100000 (pixels per image kept at least)
+        # STDC configs use thresh 0.7, min_kept 10000-100000 (× batch size: pixels a batch keeps
+        # at least, pooled over its images)
         "ohem": {"thresh": None, "min_kept": 100000},
         # a weights file (the deployment contract) whose state dict starts the run: fine-tuning
         "init_weights": None,
@@ -109,13 +110,19 @@ def validate(config: dict) -> None:
         raise ValueError(
             f"data.rare_class_sampling needs 0 <= fraction <= 1, temperature > 0 and min_pixels >= 1, got {rare}"
         )
-    ohem = train["ohem"]
-    if (ohem["thresh"] is not None and not 0.0 < ohem["thresh"] <= 1.0) or ohem["min_kept"] < 0:
-        raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept >= 0, got {ohem}")
+    thresh, min_kept = train["ohem"]["thresh"], train["ohem"]["min_kept"]
+    if not (thresh is None or (_is_number(thresh) and 0.0 < thresh <= 1.0)) or not (
+        _is_number(min_kept) and isinstance(min_kept, int) and min_kept >= 0
+    ):
+        raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept an integer >= 0, got {train['ohem']}")
     if config["optim"]["name"] not in ("sgd", "adam", "adamw"):
         raise ValueError(f"optim.name must be sgd, adam or adamw, got {config['optim']['name']!r}")
     if sched["name"] not in ("step", "poly"):
         raise ValueError(f"schedule.name must be step or poly, got {sched['name']!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # YAML: true is not 1
 
 
 def milestones(config: dict) -> list[int]:

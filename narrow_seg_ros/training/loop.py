@@ -280,7 +280,8 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     align = model.align_corners
     ohem = tcfg["ohem"]
     if ohem["thresh"] is not None and is_main:
-        print(f"OHEM: pixels with p(label) < {ohem['thresh']}, at least {ohem['min_kept']} per image")
+        kept = ohem["min_kept"] * tcfg["batch_size"]
+        print(f"OHEM: pixels with p(label) < {ohem['thresh']}, at least the {kept} hardest of each batch (per rank)")
 
     def pixel_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if ohem["thresh"] is not None:  # each head mines its own hard pixels, as in MMSeg / HRNet
