@@ -122,8 +122,8 @@ def test_fine_tune_starts_from_weights_file(synth_root, tmp_path):
 
 
 def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
-    """torch DDP (gloo on CPU) launched by torchrun, with the auxiliary head: two ranks on their
-    own shards, rank 0 writing the checkpoint and the weights contract."""
+    """torch DDP (gloo on CPU) launched by torchrun, with the auxiliary head and rare-class
+    sampling: two ranks on their own shards, rank 0 writing the checkpoint and the weights contract."""
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "narrow_seg_ros.cli.main"]  # localhost only
@@ -139,12 +139,16 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
         "train.aux_weight=0.4",
         "--set",
         "train.log_interval=2",
+        "--set",
+        "data.rare_class_sampling.fraction=0.5",
         batch_size=2,
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "distributed: 2 processes (gloo), 2 images each per iteration" in proc.stdout
+    # the label-map pixel counts (class weights, rare-class sampling) come from rank 0 by broadcast
+    assert "class weights:" in proc.stdout and "rare-class sampling (50 % of samples)" in proc.stdout
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["iteration"] == 4 and any(k.startswith("aux_head.") for k in state["model"])
     weights = load_weights(out / "weights.pt")

@@ -191,7 +191,12 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     )
     rare = dcfg["rare_class_sampling"]
     uses_pixel_counts = rare["fraction"] > 0 or tcfg["class_weights"] == "log"
-    class_pixels = image_class_pixels(train_set, num_classes) if uses_pixel_counts else None
+    class_pixels = None
+    if uses_pixel_counts:  # rank 0 reads every label map once; the other ranks receive the counts
+        received = [image_class_pixels(train_set, num_classes) if rank == 0 else None]
+        if world > 1:
+            dist.broadcast_object_list(received, src=0)
+        class_pixels = received[0]
     focus = RareClassFocus(class_pixels, **rare) if rare["fraction"] > 0 else None
     if focus is not None and is_main:
         print(
