@@ -42,6 +42,8 @@ class _BandedUpsample:
 
     The horizontal pass runs once on the few low-resolution rows (``wide``, N×C×h×W); each band is
     then one small matmul. Matmuls beat F.interpolate's kernels here, forward and (by hand) backward.
+    Callers run it outside autocast (which would lower the matmuls to fp16/bf16); with TF32 matmuls
+    enabled on CUDA (``torch.backends.cuda.matmul.allow_tf32``) the loss is exact only to ~1e-3.
     """
 
     def __init__(self, low: torch.Tensor, out_size, align_corners: bool, band_pixels: int):
@@ -67,32 +69,39 @@ def _acc_dtype(tensor: torch.Tensor) -> torch.dtype:
 class _UpsampledCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, low, target, align_corners, ignore_index, band_pixels, weight):
-        up = _BandedUpsample(low.detach().to(_acc_dtype(low)), target.shape[-2:], align_corners, band_pixels)
-        grad_wide = torch.zeros_like(up.wide)
-        total = up.wide.new_zeros(())
-        count = up.wide.new_zeros(())
-        for start, stop, rows, logits in up.bands():
-            labels = target[:, None, start:stop]
-            valid = labels != ignore_index
-            labels = labels.where(valid, 0)
-            pixel_weight = valid.to(logits.dtype) if weight is None else weight[labels] * valid
-            # softmax cross-entropy and its gradient (softmax − one-hot) from one exp pass
-            logits = logits - logits.amax(1, keepdim=True)
-            prob = logits.exp()
-            norm = prob.sum(1, keepdim=True)
-            total += ((norm.log() - logits.gather(1, labels)) * pixel_weight).sum()
-            count += pixel_weight.sum()
-            prob *= pixel_weight / norm
-            prob.scatter_add_(1, labels, -pixel_weight)
-            grad_wide += torch.matmul(rows.T, prob)
-        count = count.clamp_min(1e-12)  # all-ignored batch: loss 0 and no gradient (PyTorch's mean: nan)
-        ctx.save_for_backward((grad_wide @ up.cols / count).to(low.dtype))
+        with torch.autocast(low.device.type, enabled=False):
+            up = _BandedUpsample(low.detach().to(_acc_dtype(low)), target.shape[-2:], align_corners, band_pixels)
+            need_grad = ctx.needs_input_grad[0]
+            grad_wide = torch.zeros_like(up.wide) if need_grad else None
+            total = up.wide.new_zeros(())
+            count = up.wide.new_zeros(())
+            for start, stop, rows, logits in up.bands():
+                labels = target[:, None, start:stop]
+                valid = labels != ignore_index
+                labels = labels.where(valid, 0)
+                pixel_weight = valid.to(logits.dtype) if weight is None else weight[labels] * valid
+                # softmax cross-entropy and its gradient (softmax − one-hot) from one exp pass
+                logits = logits - logits.amax(1, keepdim=True)
+                prob = logits.exp()
+                norm = prob.sum(1, keepdim=True)
+                total += ((norm.log() - logits.gather(1, labels)) * pixel_weight).sum()
+                count += pixel_weight.sum()
+                if need_grad:
+                    prob *= pixel_weight / norm
+                    prob.scatter_add_(1, labels, -pixel_weight)
+                    grad_wide += torch.matmul(rows.T, prob)
+            count = count.clamp_min(1e-12)  # all-ignored batch: loss 0 and no gradient (PyTorch's mean: nan)
+            if need_grad:
+                # kept in fp32 until the loss scale is applied: fp16 would flush small gradients to
+                # zero and overflow under GradScaler's 65536
+                ctx.save_for_backward(grad_wide @ up.cols / count)
+            ctx.low_dtype = low.dtype
         return total / count
 
     @staticmethod
     def backward(ctx, grad_out):
         (grad,) = ctx.saved_tensors
-        return grad * grad_out.to(grad.dtype), None, None, None, None, None
+        return (grad * grad_out.to(grad.dtype)).to(ctx.low_dtype), None, None, None, None, None
 
 
 def upsampled_cross_entropy(
@@ -129,13 +138,14 @@ def true_class_probability(
 ) -> torch.Tensor:
     """Softmax probability of the labelled class at every pixel of ``bilinear_upsample(low_logits)``
     (N, H, W), computed in bands as the loss is; ignored pixels get 1 (never hard)."""
-    up = _BandedUpsample(low_logits.to(_acc_dtype(low_logits)), target.shape[-2:], align_corners, band_pixels)
-    prob = torch.ones(target.shape, dtype=up.wide.dtype, device=low_logits.device)
-    for start, stop, _, logits in up.bands():
-        labels = target[:, None, start:stop].long()
-        valid = labels != ignore_index
-        log_p = logits.gather(1, labels.where(valid, 0)) - logits.logsumexp(1, keepdim=True)
-        prob[:, start:stop] = log_p.exp().where(valid, 1.0)[:, 0]
+    with torch.autocast(low_logits.device.type, enabled=False):
+        up = _BandedUpsample(low_logits.to(_acc_dtype(low_logits)), target.shape[-2:], align_corners, band_pixels)
+        prob = torch.ones(target.shape, dtype=up.wide.dtype, device=low_logits.device)
+        for start, stop, _, logits in up.bands():
+            labels = target[:, None, start:stop].long()
+            valid = labels != ignore_index
+            log_p = logits.gather(1, labels.where(valid, 0)) - logits.logsumexp(1, keepdim=True)
+            prob[:, start:stop] = log_p.exp().where(valid, 1.0)[:, 0]
     return prob
 
 

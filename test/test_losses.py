@@ -103,3 +103,35 @@ def test_ohem_keeps_at_least_min_kept_hardest_pixels_per_image():
 def test_ohem_on_an_ignored_batch_changes_nothing():
     target = torch.full((1, 8, 8), 255)
     assert torch.equal(ohem_target(torch.randn(1, 3, 2, 2), target, False, 0.7, 100), target)
+
+
+def test_half_precision_logits_keep_their_gradient_under_a_loss_scale():
+    """fp16 logits (AMP) with GradScaler's initial scale 65536: the gradient stays in fp32 until
+    the scale is applied, so it neither overflows nor flushes small values to zero."""
+    torch.manual_seed(4)
+    low = torch.randn(2, 19, 8, 16)
+    target = torch.randint(0, 19, (2, 64, 128))
+    reference = low.clone().requires_grad_(True)
+    (upsampled_cross_entropy(reference, target, False) * 65536).backward()
+    half = low.half().requires_grad_(True)
+    (upsampled_cross_entropy(half, target, False) * 65536).backward()
+    assert half.grad.dtype == torch.float16 and torch.isfinite(half.grad).all()
+    error = (half.grad.float() - reference.grad).norm() / reference.grad.norm()
+    assert error < 2e-3, error  # fp16 rounding of the inputs, not of the gradient
+
+
+def test_autocast_does_not_lower_the_loss_precision():
+    torch.manual_seed(5)
+    low = torch.randn(2, 19, 8, 16, requires_grad=True)
+    target = torch.randint(0, 19, (2, 64, 128))
+    exact = upsampled_cross_entropy(low, target, True)
+    (g_exact,) = torch.autograd.grad(exact, low)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = upsampled_cross_entropy(low, target, True)
+        prob = true_class_probability(low.detach(), target, True)
+    (g_autocast,) = torch.autograd.grad(under_autocast, low)
+    assert under_autocast.item() == pytest.approx(exact.item(), rel=1e-6)
+    assert torch.allclose(g_autocast, g_exact, rtol=1e-5, atol=1e-9)
+    assert torch.allclose(prob, true_class_probability(low.detach(), target, True), atol=1e-6)
+    with torch.no_grad():  # forward only: same loss, no gradient work
+        assert upsampled_cross_entropy(low, target, True).item() == pytest.approx(exact.item(), rel=1e-6)
