@@ -122,9 +122,7 @@ def upsampled_cross_entropy(
             f"expected logits (N,C,h,w) and target (N,H,W), got {tuple(low_logits.shape)} and {tuple(target.shape)}"
         )
     if weight is not None:
-        weight = weight.to(
-            device=low_logits.device, dtype=torch.float64 if low_logits.dtype == torch.float64 else torch.float32
-        )
+        weight = weight.to(device=low_logits.device, dtype=_acc_dtype(low_logits))
     return _UpsampledCrossEntropy.apply(low_logits, target.long(), align_corners, ignore_index, band_pixels, weight)
 
 
