@@ -56,6 +56,9 @@ def test_config_overrides_and_unknown_keys(tmp_path):
         with pytest.raises(ValueError, match="train.ohem needs thresh null or in"):
             load_config(None, {f"train.ohem.{key}": value})
     assert load_config(None, {"train.ohem": {"thresh": 0.7, "min_kept": 0}})["train"]["ohem"]["thresh"] == 0.7
+    for decay in (1.0, -0.1, True, "0.999"):
+        with pytest.raises(ValueError, match="train.ema_decay must be null or in"):
+            load_config(None, {"train.ema_decay": decay})
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim: {name: lbfgs}\n")
     with pytest.raises(ValueError, match="optim.name"):

@@ -63,15 +63,18 @@ def train_args(config, root, out, iters, crop, *extra, batch_size=None):
     return [*args, *extra]
 
 
-@pytest.mark.parametrize("rare_fraction", [0.0, 0.5], ids=["uniform", "rare-class-sampling"])
-def test_resume_is_exact(synth_root, tmp_path, rare_fraction, capsys):
-    """train 2N ≡ train N, stop, resume, train N more (model, optimizer and schedule)."""
+@pytest.mark.parametrize(
+    "rare_fraction, ema_decay", [(0.0, None), (0.5, None), (0.0, 0.9)], ids=["uniform", "rare-class-sampling", "ema"]
+)
+def test_resume_is_exact(synth_root, tmp_path, rare_fraction, ema_decay, capsys):
+    """train 2N ≡ train N, stop, resume, train N more (model, optimizer, schedule, weight average)."""
     n = 3
     rare = {"data.rare_class_sampling": {"fraction": rare_fraction, "temperature": 0.01, "min_pixels": 16}}
-    straight = small_config(synth_root, tmp_path / "a", **{"train.iters": 2 * n}, **rare)
+    run = {"train.iters": 2 * n, "train.ema_decay": ema_decay, **rare}
+    straight = small_config(synth_root, tmp_path / "a", **run)
     train(straight)
     assert ("rare-class sampling (50 % of samples)" in capsys.readouterr().out) == (rare_fraction > 0)
-    paused = small_config(synth_root, tmp_path / "b", **{"train.iters": 2 * n}, **rare)
+    paused = small_config(synth_root, tmp_path / "b", **run)
     train(paused, stop_at=n)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["iteration"] == n
     train(paused, resume=True)
@@ -83,6 +86,9 @@ def test_resume_is_exact(synth_root, tmp_path, rare_fraction, capsys):
     for key, state in a["optimizer"]["state"].items():
         assert torch.equal(state["momentum_buffer"], b["optimizer"]["state"][key]["momentum_buffer"]), key
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
+    assert ("ema" in a) == ("ema" in b) == (ema_decay is not None)
+    for key, value in a.get("ema", {}).items():
+        assert torch.equal(value, b["ema"][key]), key
     log = (tmp_path / "b" / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4", "6"]  # no duplicated rows after resume
 
@@ -121,6 +127,36 @@ def test_fine_tune_starts_from_weights_file(synth_root, tmp_path):
         train(other)
 
 
+def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
+    """train.ema_decay d: after each step average ← d·average + (1 − d)·weights (the first step
+    copies), for the parameters and the BN statistics; the weights file holds the average, and
+    validation scores both in the same run."""
+    d = 0.5
+    out = tmp_path / "ema"
+    extra = {"train.iters": 3, "train.ema_decay": d, "train.val_interval": 3, "data.val_max_images": 2}
+    config = small_config(synth_root, out, **extra)
+    raw = []  # the trained weights after steps 1, 2, 3
+    for stop_at, resume in ((1, False), (2, True), (None, True)):
+        train(config, resume=resume, stop_at=stop_at)
+        state = torch.load(out / "checkpoint.pt", weights_only=True)
+        raw.append(state["model"])
+        if stop_at == 1:
+            first = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+            assert all(torch.equal(first[k], v) for k, v in raw[0].items())
+    averaged = load_weights(out / "weights.pt").state_dict
+    floats = [k for k, v in raw[0].items() if v.is_floating_point()]
+    assert any(k.endswith("running_mean") for k in floats) and len(floats) > 100
+    for k in floats:
+        expected = d * (d * raw[0][k] + (1 - d) * raw[1][k]) + (1 - d) * raw[2][k]
+        torch.testing.assert_close(averaged[k], expected, rtol=0, atol=1e-6, msg=k)
+    assert not all(torch.equal(averaged[k], raw[2][k]) for k in floats)
+    header, row = (out / "val.csv").read_text().splitlines()
+    assert header == "iteration,miou,pixel_accuracy,miou_raw" and row.startswith("3,")
+    assert "(raw weights" in capsys.readouterr().out and (out / "curves.png").is_file()
+    with pytest.raises(ValueError, match="written with train.ema_decay; resume it with"):
+        train(small_config(synth_root, out, **{**extra, "train.ema_decay": None}), resume=True)
+
+
 def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     """torch DDP (gloo on CPU) launched by torchrun, with the auxiliary head and rare-class
     sampling: two ranks on their own shards, rank 0 writing the checkpoint and the weights contract."""
@@ -141,6 +177,8 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
         "train.log_interval=2",
         "--set",
         "data.rare_class_sampling.fraction=0.5",
+        "--set",
+        "train.ema_decay=0.9",
         batch_size=2,
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -151,6 +189,7 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert "class weights:" in proc.stdout and "rare-class sampling (50 % of samples)" in proc.stdout
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["iteration"] == 4 and any(k.startswith("aux_head.") for k in state["model"])
+    assert int(state["ema"]["n_averaged"]) == 4  # the weight average follows every step
     weights = load_weights(out / "weights.pt")
     assert not any(k.startswith("aux_head.") for k in weights.state_dict)
     rows = (out / "log.csv").read_text().splitlines()[1:]

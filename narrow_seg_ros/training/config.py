@@ -48,6 +48,10 @@ DEFAULTS: dict = {
         # STDC configs use thresh 0.7, min_kept 10000-100000 (× batch size: pixels a batch keeps
         # at least, pooled over its images)
         "ohem": {"thresh": None, "min_kept": 100000},
+        # exponential moving average of the weights (and BN statistics), as timm's ModelEma and
+        # MMSeg's EMAHook: null = off; e.g. 0.999. Validation scores both; the weights file gets the
+        # average
+        "ema_decay": None,
         # a weights file (the deployment contract) whose state dict starts the run: fine-tuning
         "init_weights": None,
         "amp": True,
@@ -115,6 +119,9 @@ def validate(config: dict) -> None:
         _is_number(min_kept) and isinstance(min_kept, int) and min_kept >= 0
     ):
         raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept an integer >= 0, got {train['ohem']}")
+    decay = train["ema_decay"]
+    if not (decay is None or (_is_number(decay) and 0.0 <= decay < 1.0)):
+        raise ValueError(f"train.ema_decay must be null or in [0, 1), got {decay!r}")
     if config["optim"]["name"] not in ("sgd", "adam", "adamw"):
         raise ValueError(f"optim.name must be sgd, adam or adamw, got {config['optim']['name']!r}")
     if sched["name"] not in ("step", "poly"):

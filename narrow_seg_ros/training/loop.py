@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -162,6 +163,11 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     optimizer = build_optimizer(model, config["optim"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    # the average sees every rank's identical weights after each step (DDP keeps them in sync)
+    ema = None
+    if tcfg["ema_decay"] is not None:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(tcfg["ema_decay"]), use_buffers=True)
+    deployed = model if ema is None else ema.module  # what validation scores and the weights file holds
 
     start = 0
     checkpoint_path = out / CHECKPOINT
@@ -173,6 +179,11 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        if (ema is None) != ("ema" not in state):
+            started = "with" if "ema" in state else "without"
+            raise ValueError(f"--resume: {checkpoint_path} was written {started} train.ema_decay; resume it {started}")
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["torch_rng"])
         start = int(state["iteration"])
         if is_main:
@@ -233,7 +244,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
             mean=list(dcfg["mean"]),
             std=list(dcfg["std"]),
             input_size=input_size,
-            state_dict={k: v for k, v in model.state_dict().items() if not k.startswith("aux_head.")},
+            state_dict={k: v for k, v in deployed.state_dict().items() if not k.startswith("aux_head.")},
             metadata=metadata,
         )
 
@@ -247,6 +258,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 "scaler": scaler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "config": config,
+                **({"ema": ema.state_dict()} if ema is not None else {}),
             },
             checkpoint_path,
         )
@@ -260,26 +272,21 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
             if i < tcfg["num_samples"]:
                 save_sample_grid(samples_dir / f"iter_{iteration:06d}_{i}.png", image, target, pred, PALETTE)
 
-        matrix = evaluate(
-            model,
-            val_set,
-            num_classes,
-            dcfg["mean"],
-            dcfg["std"],
-            dcfg["val_size"] or input_size,
-            device,
-            dcfg["val_max_images"],
-            on_prediction=keep_sample,
-        )
-        result = matrix.summary(list(CLASS_NAMES))
-        _append_csv(
-            out / "val.csv",
-            {
-                "iteration": iteration,
-                "miou": round(result["miou"], 5),
-                "pixel_accuracy": round(result["pixel_accuracy"], 5),
-            },
-        )
+        def score(network, on_prediction=None) -> dict:
+            args = (num_classes, dcfg["mean"], dcfg["std"], dcfg["val_size"] or input_size, device)
+            matrix = evaluate(network, val_set, *args, dcfg["val_max_images"], on_prediction=on_prediction)
+            return matrix.summary(list(CLASS_NAMES))
+
+        result = score(deployed, keep_sample)
+        row = {
+            "iteration": iteration,
+            "miou": round(result["miou"], 5),
+            "pixel_accuracy": round(result["pixel_accuracy"], 5),
+        }
+        if ema is not None:  # the raw weights beside their average, measured in the same run
+            result["miou_raw"] = score(model)["miou"]
+            row["miou_raw"] = round(result["miou_raw"], 5)
+        _append_csv(out / "val.csv", row)
         return result
 
     align = model.align_corners
@@ -318,6 +325,8 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             it += 1
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at iteration {it}")
@@ -341,7 +350,8 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 save_checkpoint(it)
             if val_set is not None and is_main and (it % tcfg["val_interval"] == 0 or last):
                 summary = validate(it)
-                bar.write(f"iteration {it}: val mIoU {100 * summary['miou']:.2f} %")
+                raw = f" (raw weights {100 * summary['miou_raw']:.2f} %)" if ema is not None else ""
+                bar.write(f"iteration {it}: val mIoU {100 * summary['miou']:.2f} %{raw}")
                 plot_curves(out)
             if world > 1:
                 dist.barrier()
