@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -46,6 +48,17 @@ class ConfusionMatrix:
         total = self.counts.sum()
         return float(np.diag(self.counts).sum() / total) if total else float("nan")
 
+    def most_confused(self) -> list[tuple[int, float] | None]:
+        """Per ground-truth class: the class its pixels are most often predicted as instead, and
+        the share of its pixels that goes there (None when it has no pixels or no errors)."""
+        result = []
+        for c, row in enumerate(self.counts):
+            errors = row.copy()
+            errors[c] = 0
+            j = int(errors.argmax())
+            result.append((j, float(errors[j] / row.sum())) if errors[j] else None)
+        return result
+
     def summary(self, class_names: list[str]) -> dict:
         iou = self.iou()
         return {
@@ -53,15 +66,29 @@ class ConfusionMatrix:
             "pixel_accuracy": self.pixel_accuracy(),
             "pixels": int(self.counts.sum()),
             "per_class": {name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, iou, strict=True)},
+            "mistaken_for": {
+                name: None if top is None else {"class": class_names[top[0]], "share": top[1]}
+                for name, top in zip(class_names, self.most_confused(), strict=True)
+            },
         }
+
+    def write_csv(self, path, class_names: list[str]) -> None:
+        """Pixel counts, one row per ground-truth class, one column per predicted class."""
+        lines = [",".join(["ground_truth/predicted", *class_names])]
+        lines += [",".join([name, *map(str, row)]) for name, row in zip(class_names, self.counts, strict=True)]
+        Path(path).write_text("\n".join(lines) + "\n")
 
 
 def format_iou_table(summary: dict) -> str:
     """Per-class IoU table with mIoU and pixel accuracy, as printed by ``narrow-seg eval``."""
     width = max(len(n) for n in summary["per_class"]) + 2
-    lines = [f"{'class':<{width}}IoU"]
+    mistaken = summary.get("mistaken_for", {})
+    lines = [f"{'class':<{width}}IoU" + ("   most often predicted instead" if mistaken else "")]
     for name, value in summary["per_class"].items():
-        lines.append(f"{name:<{width}}{'  n/a' if value is None else f'{100 * value:5.1f}'}")
+        line = f"{name:<{width}}{'  n/a' if value is None else f'{100 * value:5.1f}'}"
+        if mistaken.get(name):
+            line += f"   {mistaken[name]['class']} ({100 * mistaken[name]['share']:.0f} % of its pixels)"
+        lines.append(line)
     lines.append("-" * (width + 5))
     lines.append(f"{'mIoU':<{width}}{100 * summary['miou']:5.1f}")
     lines.append(f"{'pixel acc':<{width}}{100 * summary['pixel_accuracy']:5.1f}")

@@ -23,6 +23,15 @@ def test_hand_built_confusion_matrix():
     np.testing.assert_allclose(cm.iou(), [2 / 3, 1 / 3, 1 / 2])
     assert cm.miou() == pytest.approx((2 / 3 + 1 / 3 + 1 / 2) / 3)
     assert cm.pixel_accuracy() == pytest.approx(4 / 6)
+    # what each class is mistaken for: 0 → 1 (1 of 3 pixels), 1 → 2 (1 of 2), 2 never wrong
+    mistaken = cm.summary(["a", "b", "c"])["mistaken_for"]
+    assert mistaken == {
+        "a": {"class": "b", "share": pytest.approx(1 / 3)},
+        "b": {"class": "c", "share": 0.5},
+        "c": None,
+    }
+    table = format_iou_table(cm.summary(["a", "b", "c"])).splitlines()
+    assert table[1].endswith("b (33 % of its pixels)") and table[3].endswith("50.0")
 
 
 def test_absent_class_is_excluded_and_accumulates():

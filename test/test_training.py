@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO
@@ -327,7 +328,13 @@ def test_eval_cli_json_and_table(synth_root, tmp_path, cli):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert 0 <= result["miou"] <= 1 and len(result["per_class"]) == 19 and result["images"] == 4
-    table = cli("eval", "--weights", str(weights), "--data", str(synth_root))
+    confusion = tmp_path / "confusion.csv"
+    table = cli("eval", "--weights", str(weights), "--data", str(synth_root), "--confusion", str(confusion))
     assert "mIoU" in table.stdout and "road" in table.stdout
+    rows = [line.split(",") for line in confusion.read_text().splitlines()]
+    assert rows[0][1:] == [row[0] for row in rows[1:]] and len(rows) == 20 and rows[1][0] == "road"
+    counts = np.array([[int(v) for v in row[1:]] for row in rows[1:]])
+    assert counts.sum() == result["pixels"]
+    assert np.trace(counts) / counts.sum() == pytest.approx(result["pixel_accuracy"])
     missing = cli("eval", "--weights", str(weights), "--data", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "error" in missing.stderr

@@ -14,6 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-images", type=int)
     p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")
+    p.add_argument("--confusion", metavar="CSV", help="also write the confusion matrix (pixel counts) to this file")
     p.set_defaults(func=run)
 
 
@@ -37,6 +38,8 @@ def run(args) -> int:
         progress=not args.json,
     )
     summary = matrix.summary(weights.class_names)
+    if args.confusion:
+        matrix.write_csv(args.confusion, weights.class_names)
     summary.update(model=weights.model, weights=str(args.weights), split=args.split, images=len(dataset))
     print_iou_report(summary, args.json, f"{weights.model} on {args.data} [{args.split}], {len(dataset)} images")
     return 0
