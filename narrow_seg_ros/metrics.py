@@ -83,7 +83,7 @@ def format_iou_table(summary: dict) -> str:
     """Per-class IoU table with mIoU and pixel accuracy, as printed by ``narrow-seg eval``."""
     width = max(len(n) for n in summary["per_class"]) + 2
     mistaken = summary.get("mistaken_for", {})
-    lines = [f"{'class':<{width}}IoU" + ("   most often predicted instead" if mistaken else "")]
+    lines = [f"{'class':<{width}}  IoU" + ("   most often predicted instead" if mistaken else "")]
     for name, value in summary["per_class"].items():
         line = f"{name:<{width}}{'  n/a' if value is None else f'{100 * value:5.1f}'}"
         if mistaken.get(name):
