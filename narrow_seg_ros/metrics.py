@@ -87,7 +87,8 @@ def format_iou_table(summary: dict) -> str:
     for name, value in summary["per_class"].items():
         line = f"{name:<{width}}{'  n/a' if value is None else f'{100 * value:5.1f}'}"
         if mistaken.get(name):
-            line += f"   {mistaken[name]['class']} ({100 * mistaken[name]['share']:.0f} % of its pixels)"
+            share = 100 * mistaken[name]["share"]
+            line += f"   {mistaken[name]['class']} ({share:.{0 if share >= 1 else 1}f} % of its pixels)"
         lines.append(line)
     lines.append("-" * (width + 5))
     lines.append(f"{'mIoU':<{width}}{100 * summary['miou']:5.1f}")
