@@ -13,8 +13,11 @@ import pytest
 import torch
 from conftest import REPO
 
+from narrow_seg_ros.data.cityscapes import CityscapesDataset
 from narrow_seg_ros.losses import ohem_target
+from narrow_seg_ros.models import build_model
 from narrow_seg_ros.training.config import load_config
+from narrow_seg_ros.training.evaluate import evaluate
 from narrow_seg_ros.training.loop import train
 from narrow_seg_ros.weights import load_weights
 
@@ -144,18 +147,35 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
         if stop_at == 1:
             first = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
             assert all(torch.equal(first[k], v) for k, v in raw[0].items())
-    averaged = load_weights(out / "weights.pt").state_dict
+    weights = load_weights(out / "weights.pt")
+    averaged = weights.state_dict
     floats = [k for k, v in raw[0].items() if v.is_floating_point()]
     assert any(k.endswith("running_mean") for k in floats) and len(floats) > 100
     for k in floats:
         expected = d * (d * raw[0][k] + (1 - d) * raw[1][k]) + (1 - d) * raw[2][k]
         torch.testing.assert_close(averaged[k], expected, rtol=0, atol=1e-6, msg=k)
     assert not all(torch.equal(averaged[k], raw[2][k]) for k in floats)
+    counters = [k for k in raw[2] if k.endswith("num_batches_tracked")]
+    assert counters and all(int(averaged[k]) == int(raw[2][k]) == 3 for k in counters)  # copied, not averaged
+    # val.csv: "miou" is the weights file's score, "miou_raw" that of the raw weights
     header, row = (out / "val.csv").read_text().splitlines()
     assert header == "iteration,miou,pixel_accuracy,miou_raw" and row.startswith("3,")
+    scored = dict(zip(header.split(","), map(float, row.split(","))))
+    val_set = CityscapesDataset(str(synth_root), "val")
+    raw_model = build_model("ndnet45", num_classes=19)
+    raw_model.load_state_dict(raw[2])
+    for network, column in ((weights.build_model(), "miou"), (raw_model, "miou_raw")):
+        matrix = evaluate(network, val_set, 19, weights.mean, weights.std, weights.input_size, "cpu", 2)
+        assert matrix.miou() == pytest.approx(scored[column], abs=1e-5), column
+    assert weights.metadata["val_miou"] == pytest.approx(scored["miou"], abs=1e-5)
     assert "(raw weights" in capsys.readouterr().out and (out / "curves.png").is_file()
-    with pytest.raises(ValueError, match="written with train.ema_decay; resume it with"):
-        train(small_config(synth_root, out, **{**extra, "train.ema_decay": None}), resume=True)
+    # a fresh run in the same folder starts its own logs (no EMA column under the old header)
+    train(
+        small_config(synth_root, out, **{**extra, "train.iters": 1, "train.ema_decay": None, "train.val_interval": 1})
+    )
+    assert (out / "val.csv").read_text().splitlines()[0] == "iteration,miou,pixel_accuracy"
+    with pytest.raises(ValueError, match="written without train.ema_decay; resume it without"):
+        train(small_config(synth_root, out, **extra), resume=True)
 
 
 def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
@@ -328,7 +348,7 @@ def test_eval_cli_json_and_table(synth_root, tmp_path, cli):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert 0 <= result["miou"] <= 1 and len(result["per_class"]) == 19 and result["images"] == 4
-    confusion = tmp_path / "confusion.csv"
+    confusion = tmp_path / "new_folder" / "confusion.csv"  # the folder is made
     table = cli("eval", "--weights", str(weights), "--data", str(synth_root), "--confusion", str(confusion))
     assert "mIoU" in table.stdout and "road" in table.stdout
     rows = [line.split(",") for line in confusion.read_text().splitlines()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .common import parse_size, print_iou_report
 
 
@@ -38,8 +40,9 @@ def run(args) -> int:
         progress=not args.json,
     )
     summary = matrix.summary(weights.class_names)
-    if args.confusion:
-        matrix.write_csv(args.confusion, weights.class_names)
     summary.update(model=weights.model, weights=str(args.weights), split=args.split, images=len(dataset))
     print_iou_report(summary, args.json, f"{weights.model} on {args.data} [{args.split}], {len(dataset)} images")
+    if args.confusion:  # after the report, so that a bad path cannot lose it
+        Path(args.confusion).parent.mkdir(parents=True, exist_ok=True)
+        matrix.write_csv(args.confusion, weights.class_names)
     return 0

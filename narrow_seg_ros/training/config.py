@@ -48,9 +48,8 @@ DEFAULTS: dict = {
         # STDC configs use thresh 0.7, min_kept 10000-100000 (× batch size: pixels a batch keeps
         # at least, pooled over its images)
         "ohem": {"thresh": None, "min_kept": 100000},
-        # exponential moving average of the weights (and BN statistics), as timm's ModelEma and
-        # MMSeg's EMAHook: null = off; e.g. 0.999. Validation scores both; the weights file gets the
-        # average
+        # exponential moving average of the weights and BN statistics, as timm's ModelEmaV3:
+        # null = off; e.g. 0.999. Validation scores both; the weights file gets the average
         "ema_decay": None,
         # a weights file (the deployment contract) whose state dict starts the run: fine-tuning
         "init_weights": None,

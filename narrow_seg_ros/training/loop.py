@@ -147,6 +147,9 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config, indent=2))
+        if not resume:  # a fresh run's logs start empty (its columns may differ from an earlier run's)
+            for log in ("log.csv", "val.csv"):
+                (out / log).unlink(missing_ok=True)
 
     torch.manual_seed(tcfg["seed"])  # identical initial weights on every rank
     num_classes = len(CLASS_NAMES)
@@ -166,7 +169,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     # the average sees every rank's identical weights after each step (DDP keeps them in sync)
     ema = None
     if tcfg["ema_decay"] is not None:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(tcfg["ema_decay"]), use_buffers=True)
+        ema = AveragedModel(model, multi_avg_fn=_ema_update(tcfg["ema_decay"]), use_buffers=True)
     deployed = model if ema is None else ema.module  # what validation scores and the weights file holds
 
     start = 0
@@ -370,6 +373,21 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     if world > 1:
         dist.destroy_process_group()
     return summary
+
+
+def _ema_update(decay: float):
+    """torch's EMA update for the float tensors; integer buffers (BN's num_batches_tracked) are
+    copied, as timm's ModelEmaV3 does: averaged, they would truncate and stay at 1."""
+    lerp = get_ema_multi_avg_fn(decay)
+
+    def update(averaged: list, current: list, n_averaged) -> None:
+        if averaged[0].is_floating_point():  # AveragedModel passes one dtype per call
+            lerp(averaged, current, n_averaged)
+        else:
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
+
+    return update
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
