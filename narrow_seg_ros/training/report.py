@@ -43,11 +43,13 @@ def plot_curves(out: Path) -> Path | None:
     fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot([int(r["iteration"]) for r in log], [float(r["loss"]) for r in log])
     ax_loss.set(xlabel="iteration", ylabel="loss", title="training loss", yscale="log")
+    lines = 0
     for column, label in (("miou", "weights file"), ("miou_raw", "raw weights (EMA run)")):
         rows = [r for r in val if r.get(column) not in (None, "")]
         if rows:
             ax_miou.plot([int(r["iteration"]) for r in rows], [100 * float(r[column]) for r in rows], "o-", label=label)
-    if any(r.get("miou_raw") not in (None, "") for r in val):
+            lines += 1
+    if lines > 1:  # an EMA run: say which curve is which
         ax_miou.legend()
     ax_miou.set(xlabel="iteration", ylabel="mIoU %", title="validation mIoU")
     fig.tight_layout()
