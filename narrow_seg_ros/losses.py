@@ -5,7 +5,8 @@ log-softmax and its gradient alive: at 1024×2048 with 19 classes that is ~450 M
 than a small network's own activations. :func:`upsampled_cross_entropy` computes the same loss in
 bands of output rows and accumulates the gradient of the low-resolution logits band by band, so
 only one band is ever expanded. The loss and gradient equal the naive form to float rounding.
-:func:`ohem_target` mines hard pixels on the same banded upsample.
+:func:`ohem_target` mines hard pixels on the same banded upsample; :func:`lovasz_softmax` scores
+an IoU surrogate on a strided sample of the same upsample.
 """
 
 from __future__ import annotations
@@ -175,6 +176,60 @@ def ohem_target(
     else:  # the k-th hardest; kthvalue is slow on CUDA (pytorch#75599), sort is not
         threshold = float(labelled.sort().values[k] if labelled.is_cuda else labelled.kthvalue(k + 1).values)
     return target.masked_fill(prob >= threshold, ignore_index)
+
+
+def sampled_upsample(low_logits: torch.Tensor, out_size, align_corners: bool, stride: int) -> torch.Tensor:
+    """``bilinear_upsample(low_logits, out_size)[..., o::stride, o::stride]`` with ``o = stride // 2``,
+    computed as two matmuls without the full upsample (exact: the same interpolation weights)."""
+    offset = stride // 2
+    (out_h, out_w), (h, w) = out_size, low_logits.shape[-2:]
+    rows = _interpolation_matrix(out_h, h, align_corners, low_logits)[offset::stride]
+    cols = _interpolation_matrix(out_w, w, align_corners, low_logits)[offset::stride]
+    return rows @ low_logits @ cols.T
+
+
+def lovasz_softmax(
+    low_logits: torch.Tensor,
+    target: torch.Tensor,
+    align_corners: bool,
+    stride: int = 4,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Lovász-softmax loss (Berman et al., CVPR 2018), a convex surrogate of 1 − mIoU, on the pixels
+    ``[o::stride, o::stride]`` of ``bilinear_upsample(low_logits, target.shape[-2:])``.
+
+    As MMSegmentation's ``LovaszLoss`` defaults (multi-class, ``classes='present'``, not per image):
+    averaged over the classes labelled in the batch, the batch pooled as one image. Cross-entropy
+    trains every pixel alike; this loss weighs a class's errors by what they cost its IoU, so small
+    classes count as much as road. ``stride`` subsamples the pixels because the loss sorts them once
+    per class: on this project's 2-core CPU, for a 4×384×768 batch, 0.65 s at stride 2 (295k pixels)
+    and 0.14 s at stride 4 against 0.17 s for the full-resolution cross-entropy.
+    """
+    offset = stride // 2
+    with torch.autocast(low_logits.device.type, enabled=False):
+        logits = sampled_upsample(low_logits.to(_acc_dtype(low_logits)), target.shape[-2:], align_corners, stride)
+        labels = target[:, offset::stride, offset::stride].reshape(-1).long()
+        probs = logits.softmax(1).permute(1, 0, 2, 3).reshape(logits.shape[1], -1)  # C × pixels
+        valid = labels != ignore_index
+        return lovasz_softmax_flat(probs[:, valid], labels[valid])
+
+
+def lovasz_softmax_flat(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Lovász-softmax of class probabilities ``probs`` (C, P) against ``labels`` (P,) over the
+    classes present in ``labels``: for each, the Lovász extension of the Jaccard loss evaluated at
+    the pixel errors ``|[label = c] − p_c|`` (sorted, dotted with the Jaccard loss's increments)."""
+    if labels.numel() == 0:
+        return probs.sum() * 0.0  # keeps the graph: a batch with no labelled pixel adds nothing
+    classes = torch.bincount(labels, minlength=probs.shape[0]).nonzero()[:, 0]
+    foreground = (labels[None] == classes[:, None]).to(probs.dtype)  # K × P
+    errors = (foreground - probs[classes]).abs()
+    errors, order = errors.sort(dim=1, descending=True)
+    foreground = foreground.gather(1, order)
+    labelled = foreground.sum(1, keepdim=True)
+    # Jaccard loss of the i largest errors: 1 − |y ∖ errors| / |y ∪ errors|
+    jaccard = 1.0 - (labelled - foreground.cumsum(1)) / (labelled + (1.0 - foreground).cumsum(1))
+    increments = torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=1)
+    return (errors * increments).sum(1).mean()
 
 
 def log_class_weights(frequencies, c: float = 1.10) -> torch.Tensor:

@@ -4,7 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from narrow_seg_ros.losses import log_class_weights, ohem_target, true_class_probability, upsampled_cross_entropy
+from narrow_seg_ros.losses import (
+    log_class_weights,
+    lovasz_softmax,
+    lovasz_softmax_flat,
+    ohem_target,
+    sampled_upsample,
+    true_class_probability,
+    upsampled_cross_entropy,
+)
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -135,3 +143,84 @@ def test_autocast_does_not_lower_the_loss_precision():
     assert torch.allclose(prob, true_class_probability(low.detach(), target, True), atol=1e-6)
     with torch.no_grad():  # forward only: same loss, no gradient work
         assert upsampled_cross_entropy(low, target, True).item() == pytest.approx(exact.item(), rel=1e-6)
+
+
+def _jaccard_loss(mistakes: set, labelled: set) -> float:
+    """The set function Lovász-softmax extends: 1 − IoU of a class whose wrong pixels are ``mistakes``."""
+    return len(mistakes) / len(labelled | mistakes) if mistakes else 0.0
+
+
+def test_lovasz_softmax_of_hard_predictions_is_one_minus_miou_of_present_classes():
+    torch.manual_seed(6)
+    labels = torch.randint(0, 5, (200,))
+    labels[labels == 3] = 1  # class 3 absent from the labels: not averaged, even where predicted
+    predicted = torch.randint(0, 5, (200,))
+    ious = [
+        ((labels == c) & (predicted == c)).sum().item() / ((labels == c) | (predicted == c)).sum().item()
+        for c in (0, 1, 2, 4)
+    ]
+    loss = lovasz_softmax_flat(torch.nn.functional.one_hot(predicted, 5).T.double(), labels)
+    assert loss.item() == pytest.approx(1 - sum(ious) / 4, abs=1e-12)
+
+
+def test_lovasz_softmax_equals_the_lovasz_extension_written_out():
+    """Soft probabilities: per present class, Σ_i e_(i) · (Δ({π_1..π_i}) − Δ({π_1..π_(i−1)})) with the
+    errors sorted descending and Δ the Jaccard loss of a set of pixels (Berman et al., eq. 8-9)."""
+    torch.manual_seed(7)
+    probs = torch.randn(4, 30, dtype=torch.float64).softmax(0)
+    labels = torch.randint(0, 3, (30,))  # class 3 never labelled
+    expected = []
+    for c in range(3):
+        labelled = {i for i in range(30) if labels[i] == c}
+        errors = [abs(float(labels[i] == c) - probs[c, i].item()) for i in range(30)]
+        order = sorted(range(30), key=lambda i: -errors[i])
+        total, before = 0.0, 0.0
+        for k in range(30):
+            after = _jaccard_loss(set(order[: k + 1]), labelled)
+            total += errors[order[k]] * (after - before)
+            before = after
+        expected.append(total)
+    assert lovasz_softmax_flat(probs, labels).item() == pytest.approx(sum(expected) / 3, abs=1e-12)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("stride", [1, 2, 3, 4])
+def test_sampled_upsample_equals_strided_full_upsample(align_corners, stride):
+    low = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    full = torch.nn.functional.interpolate(low, size=(37, 50), mode="bilinear", align_corners=align_corners)
+    offset = stride // 2
+    sampled = sampled_upsample(low, (37, 50), align_corners, stride)
+    assert torch.allclose(sampled, full[..., offset::stride, offset::stride], atol=1e-12)
+
+
+def test_lovasz_softmax_on_logits_skips_ignored_pixels_and_has_the_autograd_gradient():
+    torch.manual_seed(8)
+    low = torch.randn(2, 4, 3, 5, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(0, 4, (2, 24, 40))
+    target[:, :6] = 255
+    loss = lovasz_softmax(low, target, False, stride=2)
+    up = torch.nn.functional.interpolate(low, size=(24, 40), mode="bilinear")[..., 1::2, 1::2]
+    labels = target[:, 1::2, 1::2].reshape(-1)
+    probs = up.softmax(1).permute(1, 0, 2, 3).reshape(4, -1)
+    reference = lovasz_softmax_flat(probs[:, labels != 255], labels[labels != 255])
+    assert loss.item() == pytest.approx(reference.item(), abs=1e-12)
+    # piecewise linear in the probabilities: autograd through the sort is its exact gradient
+    assert torch.autograd.gradcheck(lambda x: lovasz_softmax(x, target, False, 2), (low,))
+
+
+def test_lovasz_softmax_of_an_ignored_batch_is_zero_with_a_gradient():
+    low = torch.randn(1, 3, 2, 2, requires_grad=True)
+    loss = lovasz_softmax(low, torch.full((1, 8, 8), 255), False)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(low.grad, torch.zeros_like(low))
+
+
+def test_lovasz_softmax_under_autocast_and_in_half_precision_stays_fp32():
+    torch.manual_seed(9)
+    low = torch.randn(2, 19, 8, 16)
+    target = torch.randint(0, 19, (2, 64, 128))
+    exact = lovasz_softmax(low, target, True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert lovasz_softmax(low, target, True).item() == pytest.approx(exact.item(), rel=1e-6)
+    half = lovasz_softmax(low.half(), target, True)
+    assert half.dtype == torch.float32 and half.item() == pytest.approx(exact.item(), rel=1e-3)

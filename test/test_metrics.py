@@ -65,6 +65,10 @@ def test_config_overrides_and_unknown_keys(tmp_path):
         with pytest.raises(ValueError, match="train.ohem needs thresh null or in"):
             load_config(None, {f"train.ohem.{key}": value})
     assert load_config(None, {"train.ohem": {"thresh": 0.7, "min_kept": 0}})["train"]["ohem"]["thresh"] == 0.7
+    for lovasz in ({"weight": -1.0}, {"weight": True}, {"stride": 0}, {"stride": 2.0}, {"weight": "1"}):
+        with pytest.raises(ValueError, match="train.lovasz needs weight >= 0 and stride an integer >= 1"):
+            load_config(None, {"train.lovasz": lovasz})
+    assert load_config(None, {"train.lovasz.weight": 0.5})["train"]["lovasz"] == {"weight": 0.5, "stride": 4}
     for decay in (1.0, -0.1, True, "0.999"):
         with pytest.raises(ValueError, match="train.ema_decay must be null or in"):
             load_config(None, {"train.ema_decay": decay})

@@ -14,7 +14,7 @@ import torch
 from conftest import REPO
 
 from narrow_seg_ros.data.cityscapes import CityscapesDataset
-from narrow_seg_ros.losses import ohem_target
+from narrow_seg_ros.losses import lovasz_softmax, ohem_target, upsampled_cross_entropy
 from narrow_seg_ros.models import build_model
 from narrow_seg_ros.training.config import load_config
 from narrow_seg_ros.training.evaluate import evaluate
@@ -250,6 +250,45 @@ def test_ohem_run_mines_hard_pixels(synth_root, tmp_path, capsys, monkeypatch):
     rows = (tmp_path / "ohem" / "log.csv").read_text().splitlines()[1:]
     assert len(rows) == 1 and float(rows[0].split(",")[1]) > 0
     assert load_weights(tmp_path / "ohem" / "weights.pt").metadata["config"]["train"]["ohem"]["min_kept"] == 1000
+
+
+def test_lovasz_run_adds_the_weighted_lovasz_loss_on_all_labelled_pixels(synth_root, tmp_path, capsys, monkeypatch):
+    """train.lovasz through the trainer: each head's loss is its cross-entropy (on the OHEM-mined
+    pixels) plus weight × Lovász-softmax on all labelled pixels, and that sum is what is logged."""
+    import narrow_seg_ros.training.loop as loop
+
+    terms = []
+
+    def recording(name, function):
+        def record(logits, targets, *args, **kwargs):
+            value = function(logits, targets, *args, **kwargs)
+            terms.append((name, int((targets != 255).sum()), args, value.item()))
+            return value
+
+        return record
+
+    monkeypatch.setattr(loop, "upsampled_cross_entropy", recording("ce", upsampled_cross_entropy))
+    monkeypatch.setattr(loop, "lovasz_softmax", recording("lovasz", lovasz_softmax))
+    config = small_config(
+        synth_root,
+        tmp_path / "lovasz",
+        **{
+            "train.iters": 2,
+            "train.lovasz": {"weight": 0.5, "stride": 2},
+            "train.ohem": {"thresh": 1e-6, "min_kept": 1000},
+            "model.options": {"aux_head": True},
+            "train.aux_weight": 0.4,
+        },
+    )
+    train(config)
+    assert "cross-entropy + 0.5 × Lovász-softmax (pixel stride 2)" in capsys.readouterr().out
+    assert [name for name, *_ in terms] == ["ce", "lovasz"] * 4  # 2 iterations × (main, aux head)
+    for (_, mined, _, _), (_, labelled, args, lovasz) in zip(terms[::2], terms[1::2]):
+        assert mined <= 4000 < labelled and args[-1] == 2 and 0 < lovasz < 1
+    head_losses = [ce + 0.5 * lovasz for (_, _, _, ce), (*_, lovasz) in zip(terms[::2], terms[1::2])]
+    logged = [head_losses[0] + 0.4 * head_losses[1], head_losses[2] + 0.4 * head_losses[3]]
+    rows = (tmp_path / "lovasz" / "log.csv").read_text().splitlines()[1:]
+    assert float(rows[0].split(",")[1]) == pytest.approx(sum(logged) / 2, abs=1e-5)
 
 
 def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):

@@ -48,6 +48,9 @@ DEFAULTS: dict = {
         # STDC configs use thresh 0.7, min_kept 10000-100000 (× batch size: pixels a batch keeps
         # at least, pooled over its images)
         "ohem": {"thresh": None, "min_kept": 100000},
+        # Lovász-softmax (losses.lovasz_softmax), an mIoU surrogate added to the cross-entropy with
+        # this weight (0 = off), on every stride-th pixel of the upsampled logits in each direction
+        "lovasz": {"weight": 0.0, "stride": 4},
         # exponential moving average of the weights and BN statistics, as timm's ModelEmaV3:
         # null = off; e.g. 0.999. Validation scores both; the weights file gets the average
         "ema_decay": None,
@@ -118,6 +121,9 @@ def validate(config: dict) -> None:
         _is_number(min_kept) and isinstance(min_kept, int) and min_kept >= 0
     ):
         raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept an integer >= 0, got {train['ohem']}")
+    weight, stride = train["lovasz"]["weight"], train["lovasz"]["stride"]
+    if not (_is_number(weight) and weight >= 0) or not (_is_number(stride) and isinstance(stride, int) and stride >= 1):
+        raise ValueError(f"train.lovasz needs weight >= 0 and stride an integer >= 1, got {train['lovasz']}")
     decay = train["ema_decay"]
     if not (decay is None or (_is_number(decay) and 0.0 <= decay < 1.0)):
         raise ValueError(f"train.ema_decay must be null or in [0, 1), got {decay!r}")

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..data.cityscapes import CityscapesDataset, image_class_pixels, read_image
 from ..data.labels import CLASS_NAMES, PALETTE
 from ..data.transforms import TrainTransform
-from ..losses import log_class_weights, ohem_target, upsampled_cross_entropy
+from ..losses import log_class_weights, lovasz_softmax, ohem_target, upsampled_cross_entropy
 from ..models import build_model
 from ..weights import Weights, atomic_torch_save, load_weights, save_weights
 from .config import milestones
@@ -298,10 +298,18 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         kept = ohem["min_kept"] * tcfg["batch_size"]
         print(f"OHEM: pixels with p(label) < {ohem['thresh']}, at least the {kept} hardest of each batch (per rank)")
 
+    lovasz = tcfg["lovasz"]
+    if lovasz["weight"] > 0 and is_main:
+        print(f"loss: cross-entropy + {lovasz['weight']} × Lovász-softmax (pixel stride {lovasz['stride']})")
+
     def pixel_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        mined = targets
         if ohem["thresh"] is not None:  # each head mines its own hard pixels, as in MMSeg / HRNet
-            targets = ohem_target(logits, targets, align, ohem["thresh"], ohem["min_kept"])
-        return upsampled_cross_entropy(logits, targets, align, weight=class_weight)
+            mined = ohem_target(logits, targets, align, ohem["thresh"], ohem["min_kept"])
+        loss = upsampled_cross_entropy(logits, mined, align, weight=class_weight)
+        if lovasz["weight"] > 0:  # on all labelled pixels: OHEM selects for the cross-entropy only
+            loss = loss + lovasz["weight"] * lovasz_softmax(logits, targets, align, lovasz["stride"])
+        return loss
 
     has_aux = model.aux_head is not None
     data_iter = iter(loader)
