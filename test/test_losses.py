@@ -184,13 +184,15 @@ def test_lovasz_softmax_equals_the_lovasz_extension_written_out():
 
 
 @pytest.mark.parametrize("align_corners", [False, True])
-@pytest.mark.parametrize("stride", [1, 2, 3, 4])
-def test_sampled_upsample_equals_strided_full_upsample(align_corners, stride):
+@pytest.mark.parametrize("stride", [1, 2, 3, 4, 64])
+@pytest.mark.parametrize("size", [(37, 50), (1, 9), (3, 4)])  # up, one row, down
+def test_sampled_upsample_equals_strided_full_upsample(align_corners, stride, size):
     low = torch.randn(2, 3, 5, 7, dtype=torch.float64)
-    full = torch.nn.functional.interpolate(low, size=(37, 50), mode="bilinear", align_corners=align_corners)
+    full = torch.nn.functional.interpolate(low, size=size, mode="bilinear", align_corners=align_corners)
     offset = stride // 2
-    sampled = sampled_upsample(low, (37, 50), align_corners, stride)
-    assert torch.allclose(sampled, full[..., offset::stride, offset::stride], atol=1e-12)
+    sampled = sampled_upsample(low, size, align_corners, stride)
+    expected = full[..., offset::stride, offset::stride]
+    assert sampled.shape == expected.shape and torch.allclose(sampled, expected, atol=1e-12)
 
 
 def test_lovasz_softmax_on_logits_skips_ignored_pixels_and_has_the_autograd_gradient():
@@ -213,6 +215,8 @@ def test_lovasz_softmax_of_an_ignored_batch_is_zero_with_a_gradient():
     loss = lovasz_softmax(low, torch.full((1, 8, 8), 255), False)
     loss.backward()
     assert loss.item() == 0.0 and torch.equal(low.grad, torch.zeros_like(low))
+    with pytest.raises(ValueError, match="stride 16 samples no pixel of a \\(8, 8\\) target"):
+        lovasz_softmax(low, torch.zeros(1, 8, 8, dtype=torch.long), False, stride=16)
 
 
 def test_lovasz_softmax_under_autocast_and_in_half_precision_stays_fp32():

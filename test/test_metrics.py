@@ -65,9 +65,12 @@ def test_config_overrides_and_unknown_keys(tmp_path):
         with pytest.raises(ValueError, match="train.ohem needs thresh null or in"):
             load_config(None, {f"train.ohem.{key}": value})
     assert load_config(None, {"train.ohem": {"thresh": 0.7, "min_kept": 0}})["train"]["ohem"]["thresh"] == 0.7
-    for lovasz in ({"weight": -1.0}, {"weight": True}, {"stride": 0}, {"stride": 2.0}, {"weight": "1"}):
-        with pytest.raises(ValueError, match="train.lovasz needs weight >= 0 and stride an integer >= 1"):
-            load_config(None, {"train.lovasz": lovasz})
+    bad_lovasz = [{"weight": w} for w in (-1.0, True, "1", float("inf"), float("nan"))]
+    bad_lovasz += [{"stride": s} for s in (0, 2.0, 128)]  # 128 // 2 = 64: no pixel of a 64×64 crop
+    for lovasz in bad_lovasz:
+        with pytest.raises(ValueError, match="train.lovasz needs a finite weight >= 0 and stride an integer"):
+            load_config(None, {"train.lovasz": lovasz, "data.crop": [64, 64]})
+    assert load_config(None, {"train.lovasz.stride": 127, "data.crop": [64, 64]})["train"]["lovasz"]["stride"] == 127
     assert load_config(None, {"train.lovasz.weight": 0.5})["train"]["lovasz"] == {"weight": 0.5, "stride": 4}
     for decay in (1.0, -0.1, True, "0.999"):
         with pytest.raises(ValueError, match="train.ema_decay must be null or in"):

@@ -262,18 +262,27 @@ def test_lovasz_run_adds_the_weighted_lovasz_loss_on_all_labelled_pixels(synth_r
     def recording(name, function):
         def record(logits, targets, *args, **kwargs):
             value = function(logits, targets, *args, **kwargs)
+            assert value.requires_grad  # a term that trains, not a detached number
             terms.append((name, int((targets != 255).sum()), args, value.item()))
             return value
 
         return record
 
+    labelled_before_mining = []
+
+    def recording_ohem_target(logits, targets, *args):
+        labelled_before_mining.append(int((targets != 255).sum()))
+        return ohem_target(logits, targets, *args)
+
     monkeypatch.setattr(loop, "upsampled_cross_entropy", recording("ce", upsampled_cross_entropy))
     monkeypatch.setattr(loop, "lovasz_softmax", recording("lovasz", lovasz_softmax))
+    monkeypatch.setattr(loop, "ohem_target", recording_ohem_target)
     config = small_config(
         synth_root,
         tmp_path / "lovasz",
         **{
             "train.iters": 2,
+            "train.log_interval": 2,  # one log row: the mean of the two iterations' losses
             "train.lovasz": {"weight": 0.5, "stride": 2},
             "train.ohem": {"thresh": 1e-6, "min_kept": 1000},
             "model.options": {"aux_head": True},
@@ -283,8 +292,8 @@ def test_lovasz_run_adds_the_weighted_lovasz_loss_on_all_labelled_pixels(synth_r
     train(config)
     assert "cross-entropy + 0.5 × Lovász-softmax (pixel stride 2)" in capsys.readouterr().out
     assert [name for name, *_ in terms] == ["ce", "lovasz"] * 4  # 2 iterations × (main, aux head)
-    for (_, mined, _, _), (_, labelled, args, lovasz) in zip(terms[::2], terms[1::2]):
-        assert mined <= 4000 < labelled and args[-1] == 2 and 0 < lovasz < 1
+    for (_, mined, _, _), (_, labelled, args, lovasz), before in zip(terms[::2], terms[1::2], labelled_before_mining):
+        assert mined <= 4000 < labelled == before and args[-1] == 2 and 0 < lovasz < 1
     head_losses = [ce + 0.5 * lovasz for (_, _, _, ce), (*_, lovasz) in zip(terms[::2], terms[1::2])]
     logged = [head_losses[0] + 0.4 * head_losses[1], head_losses[2] + 0.4 * head_losses[3]]
     rows = (tmp_path / "lovasz" / "log.csv").read_text().splitlines()[1:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import yaml
@@ -122,8 +123,13 @@ def validate(config: dict) -> None:
     ):
         raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept an integer >= 0, got {train['ohem']}")
     weight, stride = train["lovasz"]["weight"], train["lovasz"]["stride"]
-    if not (_is_number(weight) and weight >= 0) or not (_is_number(stride) and isinstance(stride, int) and stride >= 1):
-        raise ValueError(f"train.lovasz needs weight >= 0 and stride an integer >= 1, got {train['lovasz']}")
+    if not (_is_number(weight) and 0 <= weight < math.inf) or not (
+        _is_number(stride) and isinstance(stride, int) and 1 <= stride and stride // 2 < min(data["crop"])
+    ):
+        raise ValueError(
+            f"train.lovasz needs a finite weight >= 0 and stride an integer >= 1 that samples the "
+            f"{data['crop']} crop (stride // 2 < its side), got {train['lovasz']}"
+        )
     decay = train["ema_decay"]
     if not (decay is None or (_is_number(decay) and 0.0 <= decay < 1.0)):
         raise ValueError(f"train.ema_decay must be null or in [0, 1), got {decay!r}")
