@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import REPO
 
+from narrow_seg_ros.cli.main import main as cli_main
 from narrow_seg_ros.data.cityscapes import CityscapesDataset
 from narrow_seg_ros.losses import lovasz_softmax, ohem_target, upsampled_cross_entropy
 from narrow_seg_ros.models import build_model
@@ -169,10 +170,27 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
         assert matrix.miou() == pytest.approx(scored[column], abs=1e-5), column
     assert weights.metadata["val_miou"] == pytest.approx(scored["miou"], abs=1e-5)
     assert "(raw weights" in capsys.readouterr().out and (out / "curves.png").is_file()
+    # narrow-seg publish: the checkpoint's average is the weights file; --raw the trained weights
+    for flags, expected, kind in (([], averaged, "average"), (["--raw"], raw[2], "raw")):
+        assert cli_main(["publish", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt"), *flags]) == 0
+        published = load_weights(tmp_path / "pub.pt")
+        assert published.metadata["weights"] == kind and published.metadata["iterations"] == 3
+        assert published.state_dict.keys() == expected.keys()
+        assert all(torch.equal(published.state_dict[k], v) for k, v in expected.items())
+        assert (published.model, published.input_size, published.mean) == (
+            weights.model,
+            weights.input_size,
+            weights.mean,
+        )
+    assert f"raw weights of iteration 3 written to {tmp_path / 'pub.pt'}" in capsys.readouterr().out
+    assert cli_main(["publish", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "narrow-seg publish: error: no checkpoint at" in capsys.readouterr().err
     # a fresh run in the same folder starts its own logs (no EMA column under the old header)
     train(
         small_config(synth_root, out, **{**extra, "train.iters": 1, "train.ema_decay": None, "train.val_interval": 1})
     )
+    assert cli_main(["publish", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt")]) == 0
+    assert "raw weights of iteration 1 (the run keeps no weight average)" in capsys.readouterr().out
     assert (out / "val.csv").read_text().splitlines()[0] == "iteration,miou,pixel_accuracy"
     with pytest.raises(ValueError, match="written without train.ema_decay; resume it without"):
         train(small_config(synth_root, out, **extra), resume=True)

@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     "bench_memory",
     "train",
     "eval",
+    "publish",
     "ceiling",
     "export",
     "demo",

@@ -235,21 +235,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
             print("class weights:", " ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, class_weight.tolist())))
     elif tcfg["class_weights"] is not None:
         raise ValueError(f"train.class_weights must be null or 'log', got {tcfg['class_weights']!r}")
-    input_size = list(dcfg["base_size"] or read_image(train_set.files[0][0]).shape[:2])
-
-    def weights_contract(metadata: dict) -> Weights:
-        options = {k: v for k, v in config["model"]["options"].items() if k != "aux_head"}
-        return Weights(
-            model=config["model"]["name"],
-            model_options=options,
-            class_names=list(CLASS_NAMES),
-            palette=PALETTE.tolist(),
-            mean=list(dcfg["mean"]),
-            std=list(dcfg["std"]),
-            input_size=input_size,
-            state_dict={k: v for k, v in deployed.state_dict().items() if not k.startswith("aux_head.")},
-            metadata=metadata,
-        )
+    input_size = training_input_size(config, train_set)
 
     def save_checkpoint(iteration: int) -> None:
         atomic_torch_save(
@@ -375,12 +361,50 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         metadata = {"iterations": tcfg["iters"], "config": config}
         if summary:
             metadata["val_miou"] = summary["miou"]
-        save_weights(weights_contract(metadata), out / WEIGHTS)
+        save_weights(weights_contract(config, input_size, deployed.state_dict(), metadata), out / WEIGHTS)
         plot_curves(out)
         print(f"weights written to {out / WEIGHTS}")
     if world > 1:
         dist.destroy_process_group()
     return summary
+
+
+def training_input_size(config: dict, train_set: CityscapesDataset | None = None) -> list[int]:
+    """The input size a run's weights record: ``data.base_size``, else its first training image's."""
+    dcfg = config["data"]
+    if dcfg["base_size"]:
+        return list(dcfg["base_size"])
+    train_set = train_set or CityscapesDataset(dcfg["root"], dcfg["train_split"])
+    return list(read_image(train_set.files[0][0]).shape[:2])
+
+
+def weights_contract(config: dict, input_size: list[int], state_dict: dict, metadata: dict) -> Weights:
+    """The deployment contract for a run's network (the training-only aux head left out)."""
+    return Weights(
+        model=config["model"]["name"],
+        model_options={k: v for k, v in config["model"]["options"].items() if k != "aux_head"},
+        class_names=list(CLASS_NAMES),
+        palette=PALETTE.tolist(),
+        mean=list(config["data"]["mean"]),
+        std=list(config["data"]["std"]),
+        input_size=input_size,
+        state_dict={k: v for k, v in state_dict.items() if not k.startswith("aux_head.")},
+        metadata=metadata,
+    )
+
+
+def weights_from_checkpoint(path, raw: bool = False) -> Weights:
+    """A weights file from a run's checkpoint (paused or finished): the weight average when the run
+    keeps one (as the run's own weights file), or the raw weights with ``raw``."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config = state["config"]
+    if raw or "ema" not in state:
+        kind, state_dict = "raw", state["model"]
+    else:  # AveragedModel's state: the model's under "module.", plus its step counter
+        kind = "average"
+        state_dict = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    metadata = {"iterations": state["iteration"], "config": config, "weights": kind}
+    return weights_contract(config, training_input_size(config), state_dict, metadata)
 
 
 def _ema_update(decay: float):
