@@ -73,6 +73,7 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users (a node's)
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
@@ -81,6 +82,12 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_weights(weights: Weights, path: str | os.PathLike) -> None:

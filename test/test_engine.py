@@ -223,3 +223,19 @@ def test_infer_cli_folder_and_video(ndnet_weights, tmp_path, cli):
     assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 4
     bad = cli("infer", "--weights", str(ndnet_weights), "--input", str(tmp_path / "nope"), "--output", str(out))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_weights_files_are_readable_as_the_umask_allows(ndnet_weights, tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the file must end up 0666 & ~umask, so that a
+    node running as another user can load weights that training wrote."""
+    import os
+
+    from narrow_seg_ros.weights import save_weights
+
+    old = os.umask(0o022)
+    try:
+        save_weights(load_weights(ndnet_weights), tmp_path / "w.pt")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.pt").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temporary file left
