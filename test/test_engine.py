@@ -225,17 +225,18 @@ def test_infer_cli_folder_and_video(ndnet_weights, tmp_path, cli):
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 
-def test_weights_files_are_readable_as_the_umask_allows(ndnet_weights, tmp_path):
-    """Atomic writes go through mkstemp (mode 0600); the file must end up 0666 & ~umask, so that a
-    node running as another user can load weights that training wrote."""
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_weights_files_are_readable_as_the_umask_allows(ndnet_weights, tmp_path, umask, mode):
+    """Atomic writes (weights files and checkpoints) end up 0666 & ~umask, as open() would make
+    them, so that a node running as another user can load weights that training wrote."""
     import os
 
     from narrow_seg_ros.weights import save_weights
 
-    old = os.umask(0o022)
+    old = os.umask(umask)
     try:
         save_weights(load_weights(ndnet_weights), tmp_path / "w.pt")
     finally:
         os.umask(old)
-    assert (tmp_path / "w.pt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "w.pt").stat().st_mode & 0o777 == mode
     assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temporary file left

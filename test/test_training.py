@@ -183,8 +183,16 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
             weights.mean,
         )
     assert f"raw weights of iteration 3 written to {tmp_path / 'pub.pt'}" in capsys.readouterr().out
-    assert cli_main(["publish", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.pt")]) == 2
-    assert "narrow-seg publish: error: no checkpoint at" in capsys.readouterr().err
+    assert weights.metadata["weights"] == "average"
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    for bad, message in (
+        ("none.pt", "no checkpoint at"),
+        ("junk.pt", "cannot read checkpoint"),
+        ("pub.pt", "is a weights file already, not a training checkpoint"),
+    ):
+        assert cli_main(["publish", str(tmp_path / bad), "--out", str(tmp_path / "x.pt")]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("narrow-seg publish: error: ") and message in error, error
     # a fresh run in the same folder starts its own logs (no EMA column under the old header)
     train(
         small_config(synth_root, out, **{**extra, "train.iters": 1, "train.ema_decay": None, "train.val_interval": 1})
@@ -233,6 +241,16 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert not any(k.startswith("aux_head.") for k in weights.state_dict)
     rows = (out / "log.csv").read_text().splitlines()[1:]
     assert [row.split(",")[0] for row in rows] == ["2", "4"]
+    # publish from the DDP checkpoint, its data moved away: the raw weights without the aux head,
+    # the input size from the checkpoint (base_size is null in this config)
+    assert state["input_size"] == [128, 256] and state["config"]["data"]["base_size"] is None
+    state["config"]["data"]["root"] = str(tmp_path / "moved")
+    torch.save(state, tmp_path / "checkpoint.pt")
+    assert cli_main(["publish", str(tmp_path / "checkpoint.pt"), "--raw", "--out", str(tmp_path / "raw.pt")]) == 0
+    raw = load_weights(tmp_path / "raw.pt")
+    assert raw.state_dict.keys() == weights.state_dict.keys() and "aux_head" not in raw.model_options
+    assert all(torch.equal(raw.state_dict[k], state["model"][k]) for k in raw.state_dict)
+    assert raw.input_size == [128, 256] and raw.build_model() is not None
 
 
 def test_ohem_run_mines_hard_pixels(synth_root, tmp_path, capsys, monkeypatch):

@@ -247,6 +247,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 "scaler": scaler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "config": config,
+                "input_size": input_size,
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             },
             checkpoint_path,
@@ -358,7 +359,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 return summary
     bar.close()
     if is_main:
-        metadata = {"iterations": tcfg["iters"], "config": config}
+        metadata = {"iterations": tcfg["iters"], "config": config, "weights": "raw" if ema is None else "average"}
         if summary:
             metadata["val_miou"] = summary["miou"]
         save_weights(weights_contract(config, input_size, deployed.state_dict(), metadata), out / WEIGHTS)
@@ -396,7 +397,14 @@ def weights_contract(config: dict, input_size: list[int], state_dict: dict, meta
 def weights_from_checkpoint(path, raw: bool = False) -> Weights:
     """A weights file from a run's checkpoint (paused or finished): the weight average when the run
     keeps one (as the run's own weights file), or the raw weights with ``raw``."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, or not a torch file
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+    if isinstance(state, dict) and "format" in state and "state_dict" in state:
+        raise ValueError(f"{path} is a weights file already, not a training checkpoint")
+    if not isinstance(state, dict) or not {"config", "model", "iteration"} <= state.keys():
+        raise ValueError(f"{path} is not a training checkpoint (no config, model and iteration)")
     config = state["config"]
     if raw or "ema" not in state:
         kind, state_dict = "raw", state["model"]
@@ -404,7 +412,8 @@ def weights_from_checkpoint(path, raw: bool = False) -> Weights:
         kind = "average"
         state_dict = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     metadata = {"iterations": state["iteration"], "config": config, "weights": kind}
-    return weights_contract(config, training_input_size(config), state_dict, metadata)
+    input_size = state.get("input_size") or training_input_size(config)  # older checkpoints: from the data
+    return weights_contract(config, list(input_size), state_dict, metadata)
 
 
 def _ema_update(decay: float):
