@@ -21,8 +21,6 @@ def run(args) -> int:
     from ..training.loop import weights_from_checkpoint
     from ..weights import save_weights
 
-    if not args.checkpoint.is_file():
-        raise ValueError(f"no checkpoint at {args.checkpoint}")
     weights = weights_from_checkpoint(args.checkpoint, raw=args.raw)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_weights(weights, args.out)

@@ -29,6 +29,7 @@ from ..data.labels import CLASS_NAMES, PALETTE
 from ..data.transforms import TrainTransform
 from ..losses import log_class_weights, lovasz_softmax, ohem_target, upsampled_cross_entropy
 from ..models import build_model
+from ..weights import FORMAT as WEIGHTS_FORMAT
 from ..weights import Weights, atomic_torch_save, load_weights, save_weights
 from .config import milestones
 from .evaluate import evaluate
@@ -397,11 +398,13 @@ def weights_contract(config: dict, input_size: list[int], state_dict: dict, meta
 def weights_from_checkpoint(path, raw: bool = False) -> Weights:
     """A weights file from a run's checkpoint (paused or finished): the weight average when the run
     keeps one (as the run's own weights file), or the raw weights with ``raw``."""
+    if not Path(path).is_file():
+        raise ValueError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or not a torch file
         raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
-    if isinstance(state, dict) and "format" in state and "state_dict" in state:
+    if isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT:
         raise ValueError(f"{path} is a weights file already, not a training checkpoint")
     if not isinstance(state, dict) or not {"config", "model", "iteration"} <= state.keys():
         raise ValueError(f"{path} is not a training checkpoint (no config, model and iteration)")
