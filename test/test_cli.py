@@ -27,6 +27,17 @@ def test_info_single_model_table_and_size(cli):
     assert small["gmacs"] * 4 == big["gmacs"] or abs(small["gmacs"] * 4 / big["gmacs"] - 1) < 1e-3
 
 
+def test_info_model_options(cli):
+    """--option KEY=VALUE builds the model with a config's model.options (NDNet's FCN8 decoder)."""
+    base, fcn8 = (
+        json.loads(cli("info", "ndnet45", *extra, "--json").stdout)[0] for extra in ([], ["--option", "head=fcn8"])
+    )
+    assert fcn8["options"] == {"head": "fcn8"} and (base["output_stride"], fcn8["output_stride"]) == (32, 8)
+    assert fcn8["params_backbone"] == base["params_backbone"] and 1.1 < fcn8["gmacs"] / base["gmacs"] < 1.2
+    proc = cli("info", "ndnet45", "--option", "head")
+    assert proc.returncode != 0 and "--option expects KEY=VALUE, got 'head'" in proc.stderr
+
+
 def test_info_rejects_bad_size(cli):
     proc = cli("info", "ndnet45", "--size", "big")
     assert proc.returncode == 2 and "HxW" in proc.stderr

@@ -10,6 +10,19 @@ from narrow_seg_ros.models import build_model, list_models
 from narrow_seg_ros.models.stats import model_stats
 
 NDNETS = ["ndnet29", "ndnet45", "ndnet61", "ndnet29_e2", "ndnet45_e2", "ndnet61_e2"]
+# every registered network with its default options, and NDNet45 with the FCN8 decoder
+VARIANTS = [(name, {}) for name in NDNETS + ["vnet"]] + [("ndnet45", {"head": "fcn8"})]
+VARIANT_IDS = [name + ("-" + "-".join(map(str, options.values())) if options else "") for name, options in VARIANTS]
+
+
+def randomize_skip_scores(model):
+    """FCN8's skip classifiers start at zero; give them weights so that tests see the skips."""
+    for skip in (getattr(model, "skip16", None), getattr(model, "skip8", None)):
+        if skip is not None:
+            torch.nn.init.normal_(skip[-1].weight, std=0.1)
+            torch.nn.init.normal_(skip[-1].bias, std=0.1)
+    return model
+
 
 # (paper Table II backbone, authors'-code FCN32 total), 19 classes, no aux head.
 PAPER_PARAMS = {"ndnet29": (515e3, 521e3), "ndnet45": (386e3, 400e3), "ndnet61": (292e3, 307e3)}
@@ -67,11 +80,11 @@ def test_aux_head_is_optional_and_training_only():
         plain(x, return_aux=True)
 
 
-@pytest.mark.parametrize("name", NDNETS + ["vnet"])
+@pytest.mark.parametrize("name, options", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("size", [(64, 128), (96, 160)])
-def test_output_shape_and_determinism(name, size):
+def test_output_shape_and_determinism(name, options, size):
     torch.manual_seed(0)
-    model = build_model(name, num_classes=7).eval()
+    model = randomize_skip_scores(build_model(name, num_classes=7, **options)).eval()
     x = torch.randn(2, 3, *size)
     with torch.no_grad():
         a, b = model(x), model(x)
@@ -79,6 +92,34 @@ def test_output_shape_and_determinism(name, size):
     assert a.shape == (2, 7, *size)
     assert torch.equal(a, b)
     assert low.shape[-2:] == (size[0] // model.output_stride, size[1] // model.output_stride)
+
+
+def test_fcn8_decoder():
+    """head="fcn8": stride-8 logits = up(up(score32) + score16) + score8; the skip classifiers start
+    at zero (the decoder then equals FCN32's head through the two intermediate upsamples), count
+    as heads, not backbone, and are optional when a run starts from FCN32 weights."""
+    torch.manual_seed(0)
+    fcn32, fcn8 = build_model("ndnet45"), build_model("ndnet45", head="fcn8")
+    assert (fcn32.output_stride, fcn8.output_stride) == (32, 8)
+    assert set(fcn8.head_modules()) == {"head", "skip16", "skip8"} and {"skip16", "skip8"} <= fcn8.optional_heads()
+    backbone = {id(p) for p in fcn8.backbone_parameters()}
+    assert len(backbone) == len(list(fcn32.backbone_parameters()))
+    assert not backbone & {id(p) for p in fcn8.skip8.parameters()}
+    fcn8.load_state_dict(fcn32.state_dict(), strict=False)
+    fcn32.eval(), fcn8.eval()
+    x = torch.randn(2, 3, 128, 256)
+    with torch.no_grad():
+        high, mid, low = fcn8.encode(x)[0]
+        assert torch.equal(high, fcn32.encode(x)[0])
+        fresh = fcn8(x, full_resolution=False)
+        assert fresh.shape[-2:] == (16, 32)
+        expected = fcn8.upsample(fcn8.upsample(fcn32.head(high), mid.shape[-2:]), low.shape[-2:])
+        torch.testing.assert_close(fresh, expected, rtol=0, atol=1e-6)
+        randomize_skip_scores(fcn8)
+        skips = fcn8.upsample(fcn8.upsample(fcn32.head(high), mid.shape[-2:]) + fcn8.skip16(mid), low.shape[-2:])
+        torch.testing.assert_close(fcn8(x, full_resolution=False), skips + fcn8.skip8(low), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="head must be one of"):
+        build_model("ndnet45", head="fcn16")
 
 
 def _grads(model, x, weight):
@@ -140,10 +181,10 @@ def test_reversible_inverse_reconstructs_input():
         assert torch.allclose(block.inverse(block(x)), x, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", NDNETS + ["vnet"])
-def test_onnx_export_matches_torch(name, tmp_path):
+@pytest.mark.parametrize("name, options", VARIANTS, ids=VARIANT_IDS)
+def test_onnx_export_matches_torch(name, options, tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    model = build_model(name).eval()
+    model = randomize_skip_scores(build_model(name, **options)).eval()
     x = torch.randn(1, 3, 64, 128)
     path = tmp_path / f"{name}.onnx"
     torch.onnx.export(model, (x,), str(path), opset_version=17, input_names=["image"], output_names=["logits"])
@@ -155,13 +196,13 @@ def test_onnx_export_matches_torch(name, tmp_path):
     np.testing.assert_allclose(out, ref, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", NDNETS + ["vnet"])
-def test_channel_padding_keeps_the_logits(name):
+@pytest.mark.parametrize("name, options", VARIANTS, ids=VARIANT_IDS)
+def test_channel_padding_keeps_the_logits(name, options):
     """with_channel_multiple(16) widens NDNet's 8-channel stem with zero channels (onnxruntime's
     NCHWc blocks on AVX-512), which leaves NDNet45 with no unaligned layer; the logits stay equal.
     VNet has nothing to pad."""
     torch.manual_seed(0)
-    model = build_model(name).eval()
+    model = randomize_skip_scores(build_model(name, **options)).eval()
     for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # non-trivial BN
         bn.weight.data.uniform_(0.5, 1.5)
         bn.bias.data.normal_()
@@ -173,7 +214,7 @@ def test_channel_padding_keeps_the_logits(name):
         assert padded is model
         return
     assert padded.stem[0][0].out_channels == 16
-    if name == "ndnet45":
+    if name == "ndnet45" and not options:
         widths = [m.out_channels for m in padded.modules() if isinstance(m, torch.nn.Conv2d)][:-1]
         assert all(w % 16 == 0 for w in widths)
     assert model.stem[0][0].out_channels == 8  # the original is untouched

@@ -98,10 +98,10 @@ def test_resume_is_exact(synth_root, tmp_path, rare_fraction, ema_decay, capsys)
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4", "6"]  # no duplicated rows after resume
 
 
-def test_fine_tune_starts_from_weights_file(synth_root, tmp_path):
+def test_fine_tune_starts_from_weights_file(synth_root, tmp_path, capsys):
     """train.init_weights (--init-weights): the run starts from a deployment weights file, the aux
     head the file lacks starts fresh, base_size becomes the recorded input size, and a file for
-    another model is refused before training starts."""
+    another model is refused before training starts; FCN32 weights start an FCN8 run."""
     train(small_config(synth_root, tmp_path / "stage1", **{"train.iters": 2}))
     stage1 = load_weights(tmp_path / "stage1" / "weights.pt")
     # lr 0: the parameters must come out exactly as they went in (BN running stats still move)
@@ -130,6 +130,19 @@ def test_fine_tune_starts_from_weights_file(synth_root, tmp_path):
     )
     with pytest.raises(ValueError, match="ndnet45 with 19 classes cannot start a ndnet29 run"):
         train(other)
+
+    # FCN32 weights start an FCN8 run: the backbone and stride-32 head carry over, the skip heads
+    # start fresh (zero classifiers); FCN8 weights cannot start an FCN32 run (its skips would be lost)
+    fcn8 = {"train.iters": 1, "train.init_weights": str(tmp_path / "stage1" / "weights.pt"), "optim.lr": 0.0}
+    train(small_config(synth_root, tmp_path / "fcn8", **fcn8, **{"model.options": {"head": "fcn8"}}))
+    assert f"initialised from {tmp_path / 'stage1' / 'weights.pt'} (skip16, skip8 fresh)" in capsys.readouterr().out
+    decoder = load_weights(tmp_path / "fcn8" / "weights.pt")
+    assert decoder.model_options == {"head": "fcn8"} and decoder.build_model().output_stride == 8
+    assert all(torch.equal(stage1.state_dict[k], decoder.state_dict[k]) for k in params)
+    assert not decoder.state_dict["skip8.1.weight"].any() and "skip16.1.weight" in decoder.state_dict
+    back = {**fcn8, "train.init_weights": str(tmp_path / "fcn8" / "weights.pt")}
+    with pytest.raises(ValueError, match="does not fit the model.*skip16"):
+        train(small_config(synth_root, tmp_path / "back", **back))
 
 
 def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):

@@ -17,6 +17,19 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def parse_key_values(items: list[str], flag: str) -> dict:
+    """['a.b=1', 'c=[1, 2]'] → {'a.b': 1, 'c': [1, 2]} (values parsed as YAML)."""
+    import yaml
+
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
 def format_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import yaml
-
-from .common import parse_size
+from .common import parse_key_values, parse_size
 
 # flag → dotted config key
 OVERRIDES = {
@@ -59,11 +57,7 @@ def overrides_from_args(args) -> dict:
         overrides["data.base_size"] = list(args.base_size)
     if args.no_amp:
         overrides["train.amp"] = False
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+    overrides.update(parse_key_values(args.set, "--set"))
     return overrides
 
 

@@ -109,9 +109,20 @@ class SegmentationNet(nn.Module):
         """Return (features for the main head, features for the aux head or None)."""
         raise NotImplementedError
 
+    def head_modules(self) -> dict[str, nn.Module]:
+        """The classifier heads by attribute name (those a fine-tuning start may lack are
+        :meth:`optional_heads`)."""
+        heads = {"head": self.head, "aux_head": self.aux_head}
+        return {name: m for name, m in heads.items() if m is not None}
+
+    def optional_heads(self) -> set[str]:
+        """Heads a weights file may lack when it starts a fine-tuning run (they keep their fresh
+        initialisation): the training-only auxiliary head, which deployment weights drop."""
+        return {"aux_head"}
+
     def backbone_parameters(self):
         """Parameters of the feature extractor (everything except the heads)."""
-        heads = {id(p) for m in (self.head, self.aux_head) if m is not None for p in m.parameters()}
+        heads = {id(p) for m in self.head_modules().values() for p in m.parameters()}
         return (p for p in self.parameters() if id(p) not in heads)
 
     def with_channel_multiple(self, multiple: int) -> SegmentationNet:
@@ -123,8 +134,12 @@ class SegmentationNet(nn.Module):
     def upsample(self, logits: torch.Tensor, size) -> torch.Tensor:
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=self.align_corners)
 
+    def decode(self, feats) -> torch.Tensor:
+        """Logits at 1/``output_stride`` from :meth:`encode`'s main features."""
+        return self.head(feats)
+
     def forward_lowres(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encode(x)[0])
+        return self.decode(self.encode(x)[0])
 
     def forward(self, x: torch.Tensor, return_aux: bool = False, full_resolution: bool = True):
         """Logits at the input resolution, or at 1/``output_stride`` with ``full_resolution=False``
@@ -132,7 +147,7 @@ class SegmentationNet(nn.Module):
         ``return_aux=True`` returns ``(logits, aux_logits)``; the aux logits are at their own
         stride when not upsampled."""
         feats, aux_feats = self.encode(x)
-        out = self.head(feats)
+        out = self.decode(feats)
         aux = None
         if return_aux:
             if self.aux_head is None or aux_feats is None:

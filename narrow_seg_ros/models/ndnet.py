@@ -13,6 +13,16 @@ rows. Structure details the paper leaves out follow the authors' code (zgyang-hn
 * FCN32 head = separable(C → 64, ReLU) → 1×1 conv with bias; bilinear ×32. The optional aux head
   (training only) is the same with 128 channels on block2's output (×16, loss weight 0.4).
 
+``head="fcn8"`` (not in the paper, which presents NDNet as a backbone and casts it to "the simplest
+segmentation structure" only): the FCN-8s decoder of Long et al. (CVPR 2015, Sec. 4.2) on top —
+the stride-32 logits upsampled ×2 and added to logits scored from block2 (1/16), the sum upsampled
+×2 and added to logits scored from block1 (1/8); output stride 8. Each skip is scored by a head
+like the main one, whose classifier starts at zero (as FCN-8s initialises its skip scores), so a
+network fine-tuned from FCN32 weights starts from their predictions (up to the two intermediate
+bilinear steps). An FCN32 logit spans 32×32 input pixels, wider than most poles, lights and
+bicycle frames; the 1/8 logits span 8×8. Cost (NDNet45, 19 classes, 1024×2048): 417K parameters
+and 2.26 GMAC against FCN32's 400K and 1.98 (+14 %; ``narrow-seg info ndnet45 --option head=fcn8``).
+
 Choice: logits are upsampled with ``align_corners=True`` (the convention of the authors' era of
 PyTorch code); the value is stored on the model so engines reproduce it exactly.
 
@@ -64,8 +74,12 @@ class FCNHead(nn.Sequential):
         super().__init__(SeparableConv(in_ch, mid, relu=True), nn.Conv2d(mid, num_classes, 1))
 
 
+HEADS = ("fcn32", "fcn8")
+
+
 class NDNet(SegmentationNet):
-    """FCN32-NDNet. ``depth`` ∈ {29, 45, 61}; ``expansion`` 4 (Table I) or 2 (Table II)."""
+    """FCN32-NDNet (or FCN8 with ``head="fcn8"``). ``depth`` ∈ {29, 45, 61}; ``expansion`` 4
+    (Table I) or 2 (Table II)."""
 
     output_stride = 32
 
@@ -76,10 +90,13 @@ class NDNet(SegmentationNet):
         num_classes: int = 19,
         aux_head: bool = False,
         align_corners: bool = True,
+        head: str = "fcn32",
     ):
         super().__init__(num_classes)
         if depth not in NDNET_CONFIGS:
             raise ValueError(f"NDNet depth must be one of {sorted(NDNET_CONFIGS)}, got {depth}")
+        if head not in HEADS:
+            raise ValueError(f"NDNet head must be one of {HEADS}, got {head!r}")
         if expansion < 1:
             raise ValueError(f"expansion must be >= 1, got {expansion}")
         mids, layers = NDNET_CONFIGS[depth]
@@ -96,11 +113,40 @@ class NDNet(SegmentationNet):
         self.out_channels = in_ch
         self.head = FCNHead(in_ch, HEAD_CHANNELS, num_classes)
         self.aux_head = FCNHead(mids[1] * expansion, AUX_HEAD_CHANNELS, num_classes) if aux_head else None
+        self.head_type = head
+        self.skip16 = self.skip8 = None
+        if head == "fcn8":
+            self.output_stride = 8
+            self.skip16 = FCNHead(mids[1] * expansion, HEAD_CHANNELS, num_classes)
+            self.skip8 = FCNHead(mids[0] * expansion, HEAD_CHANNELS, num_classes)
         kaiming_init(self)
+        for skip in (self.skip16, self.skip8):
+            if skip is not None:  # zero skip scores: the decoder starts as FCN32 (FCN-8s' init)
+                nn.init.zeros_(skip[-1].weight)
+                nn.init.zeros_(skip[-1].bias)
 
     def encode(self, x):
-        mid = self.block2(self.block1(self.stem(x)))
-        return self.block3(mid), mid
+        low = self.block1(self.stem(x))
+        mid = self.block2(low)
+        high = self.block3(mid)
+        return (high if self.skip8 is None else (high, mid, low)), mid
+
+    def decode(self, feats) -> torch.Tensor:
+        if self.skip8 is None:
+            return self.head(feats)
+        high, mid, low = feats
+        logits = self.upsample(self.head(high), mid.shape[-2:]) + self.skip16(mid)
+        return self.upsample(logits, low.shape[-2:]) + self.skip8(low)
+
+    def head_modules(self) -> dict[str, nn.Module]:
+        heads = super().head_modules()
+        if self.skip8 is not None:
+            heads.update(skip16=self.skip16, skip8=self.skip8)
+        return heads
+
+    def optional_heads(self) -> set[str]:
+        """FCN8's skip heads may start fresh too: an FCN8 run can start from FCN32 weights."""
+        return super().optional_heads() | {"skip16", "skip8"}
 
     def with_channel_multiple(self, multiple: int) -> NDNet:
         """The same network with the 8-channel stem widened by zero channels to ``multiple``.

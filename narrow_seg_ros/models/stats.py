@@ -21,6 +21,7 @@ def model_stats(name: str, size: tuple[int, int] = (1024, 2048), num_classes: in
         model(x)
     return {
         "model": name,
+        "options": dict(options),
         "params_total": sum(p.numel() for p in model.parameters()),
         "params_backbone": sum(p.numel() for p in model.backbone_parameters()),
         "gmacs": round(counter.get_total_flops() / 2e9, 4),

@@ -48,8 +48,9 @@ def _distributed() -> tuple[int, int, int]:
 
 
 def _init_from_weights(model: torch.nn.Module, name: str, path: str, verbose: bool) -> None:
-    """Fine-tuning start: the network's weights from a weights file; a head the file lacks (the
-    auxiliary head, which deployment weights drop) keeps its fresh initialisation."""
+    """Fine-tuning start: the network's weights from a weights file; an optional head the file lacks
+    (the auxiliary head, which deployment weights drop; FCN8's skip heads) keeps its fresh
+    initialisation."""
     weights = load_weights(path)
     if weights.model != name or weights.class_names != list(CLASS_NAMES):
         raise ValueError(
@@ -60,11 +61,13 @@ def _init_from_weights(model: torch.nn.Module, name: str, path: str, verbose: bo
         missing, unexpected = model.load_state_dict(weights.state_dict, strict=False)
     except RuntimeError as exc:  # shape mismatch: other model options (e.g. VNet alpha / beta)
         raise ValueError(f"train.init_weights {path}: state dict does not fit the model: {exc}") from exc
-    fresh = [k for k in missing if not k.startswith("aux_head.")]
+    optional = model.optional_heads()
+    fresh_heads = sorted({k.split(".")[0] for k in missing} & optional)
+    fresh = [k for k in missing if k.split(".")[0] not in optional]
     if fresh or unexpected:
         raise ValueError(f"train.init_weights {path}: state dict does not fit the model ({fresh or unexpected})")
     if verbose:
-        print(f"initialised from {path}" + (" (auxiliary head fresh)" if missing else ""))
+        print(f"initialised from {path}" + (f" ({', '.join(fresh_heads)} fresh)" if fresh_heads else ""))
 
 
 def _device(name: str, local_rank: int) -> torch.device:
