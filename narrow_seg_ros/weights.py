@@ -114,15 +114,16 @@ def load_weights(path: str | os.PathLike) -> Weights:
     return weights
 
 
-def random_weights(model: str, input_size, seed: int = 0) -> Weights:
+def random_weights(model: str, input_size, seed: int = 0, **options) -> Weights:
     """A randomly initialised network in the contract, with the Cityscapes classes and NDNet's
     normalisation: for speed benchmarks and tests, where what is measured is not accuracy."""
     from .data.labels import CLASS_NAMES, PALETTE
 
     torch.manual_seed(seed)
-    net = build_model(model, num_classes=len(CLASS_NAMES))
+    net = build_model(model, num_classes=len(CLASS_NAMES), **options)
     return Weights(
         model=model,
+        model_options=options,
         class_names=list(CLASS_NAMES),
         palette=PALETTE.tolist(),
         mean=[0.5] * 3,

@@ -69,8 +69,9 @@ def main() -> int:
     }
     if args.ceiling_json:
         ceiling = json.loads(args.ceiling_json.read_text())
-        if ceiling["model"] != weights.model or ceiling["input_size"] != list(weights.input_size):
-            p.error(f"{args.ceiling_json} is for {ceiling['model']} at {ceiling['input_size']}, not these weights")
+        ceiling_net = (ceiling["model"], ceiling.get("model_options", {}), ceiling["input_size"])
+        if ceiling_net != (weights.model, weights.model_options, list(weights.input_size)):
+            p.error(f"{args.ceiling_json} is for {ceiling_net} (model, options, input size), not these weights")
         card["head_ceiling"] = {
             "miou": round(ceiling["miou"], 4),
             "per_class": {k: (None if v is None else round(v, 4)) for k, v in ceiling["per_class"].items()},

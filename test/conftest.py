@@ -31,17 +31,21 @@ def cli():
     return run_cli
 
 
-def make_weights(path, model="ndnet45", input_size=(256, 512), seed=0):
+def make_weights(path, model="ndnet45", input_size=(256, 512), seed=0, **options):
     """A random-init network in the weights contract (tests of the contract, not of training).
 
-    BN running variances are raised so logits vary over the image as a trained net's do.
+    BN running variances are raised so logits vary over the image as a trained net's do; FCN8's
+    skip classifiers, which start at zero, get random weights so that the skips take part.
     """
     from narrow_seg_ros.weights import random_weights, save_weights
 
-    weights = random_weights(model, input_size, seed)
+    weights = random_weights(model, input_size, seed, **options)
+    generator = torch.Generator().manual_seed(seed)
     for name, value in weights.state_dict.items():
         if name.endswith("running_var"):
             value.fill_(4.0)
+        elif name.startswith(("skip8.1.", "skip16.1.")):
+            value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
     save_weights(weights, path)
     return path
 
@@ -49,6 +53,11 @@ def make_weights(path, model="ndnet45", input_size=(256, 512), seed=0):
 @pytest.fixture(scope="session")
 def ndnet_weights(tmp_path_factory):
     return make_weights(tmp_path_factory.mktemp("weights") / "ndnet45_random.pt")
+
+
+@pytest.fixture(scope="session")
+def ndnet_fcn8_weights(tmp_path_factory):
+    return make_weights(tmp_path_factory.mktemp("weights") / "ndnet45_fcn8_random.pt", head="fcn8")
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,13 @@ def test_info_model_options(cli):
     )
     assert fcn8["options"] == {"head": "fcn8"} and (base["output_stride"], fcn8["output_stride"]) == (32, 8)
     assert fcn8["params_backbone"] == base["params_backbone"] and 1.1 < fcn8["gmacs"] / base["gmacs"] < 1.2
-    proc = cli("info", "ndnet45", "--option", "head")
-    assert proc.returncode != 0 and "--option expects KEY=VALUE, got 'head'" in proc.stderr
+    for args, error in (
+        (["ndnet45", "--option", "head"], "--option expects KEY=VALUE, got 'head'"),
+        (["vnet", "--option", "head=fcn8"], "model 'vnet' does not take the options {'head': 'fcn8'}"),
+        (["--all", "--option", "head=fcn8"], "--option applies to one model"),
+    ):
+        proc = cli("info", *args)
+        assert proc.returncode != 0 and error in proc.stderr and "Traceback" not in proc.stderr, args
 
 
 def test_info_rejects_bad_size(cli):

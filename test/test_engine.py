@@ -37,9 +37,9 @@ def reference_mask(weights_path, image_rgb, input_size):
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
-@pytest.mark.parametrize("which", ["ndnet", "vnet"])
-def test_backends_match_torch_fp32_reference(backend, which, ndnet_weights, vnet_weights):
-    weights = ndnet_weights if which == "ndnet" else vnet_weights
+@pytest.mark.parametrize("which", ["ndnet", "ndnet-fcn8", "vnet"])
+def test_backends_match_torch_fp32_reference(backend, which, ndnet_weights, ndnet_fcn8_weights, vnet_weights):
+    weights = {"ndnet": ndnet_weights, "ndnet-fcn8": ndnet_fcn8_weights, "vnet": vnet_weights}[which]
     engine = Segmenter.from_weights(weights, backend=backend, device="cpu")
     image = scene(540, 960)  # not the network's input size: exercises resize both ways
     result = engine.segment(image, "rgb8", confidence=True, color=True, overlay=True, overlay_alpha=0.4)
@@ -113,6 +113,29 @@ def test_bad_configuration_fails_fast(ndnet_weights, tmp_path):
     if not CUDA:
         with pytest.raises(ValueError, match="CUDA"):
             Segmenter.from_weights(ndnet_weights, backend="torch", device="cuda")
+
+
+def test_fcn8_engine_and_export_keep_the_backbone_stride(ndnet_fcn8_weights, tmp_path, cli):
+    """FCN8 logits are at 1/8, but its backbone still downsamples to 1/32: the export records both
+    and the engine, built from the weights or from the ONNX file alone, refuses sizes that are
+    multiples of 8 only."""
+    from narrow_seg_ros.inference.export import read_onnx_metadata
+
+    out = tmp_path / "fcn8.onnx"
+    proc = cli("export", "--weights", str(ndnet_fcn8_weights), "--format", "onnx", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    meta = read_onnx_metadata(out)
+    assert (meta["output_stride"], meta["input_multiple"], meta["model_options"]) == (8, 32, {"head": "fcn8"})
+    engine = Segmenter.from_onnx(out)
+    image = scene()
+    ref = reference_mask(ndnet_fcn8_weights, image, (256, 512))
+    assert (engine.segment(image, "rgb8").mask == ref).mean() >= 0.999
+    with pytest.raises(ValueError, match="multiples of the network's stride 32"):
+        Segmenter.from_weights(ndnet_fcn8_weights, backend="torch", input_size=(264, 520))
+    # an export written before input_multiple was recorded: the output stride decides
+    with pytest.raises(ValueError, match="stride 8"):
+        Segmenter(None, **{k: meta[k] for k in ("class_names", "palette", "mean", "std")}, input_size=(260, 516),
+                  align_corners=True, output_stride=8)  # fmt: skip
 
 
 @pytest.mark.parametrize(("uint8_input", "channel_multiple"), [(False, 1), (True, 1), (False, 16)])

@@ -140,6 +140,9 @@ def test_fine_tune_starts_from_weights_file(synth_root, tmp_path, capsys):
     assert decoder.model_options == {"head": "fcn8"} and decoder.build_model().output_stride == 8
     assert all(torch.equal(stage1.state_dict[k], decoder.state_dict[k]) for k in params)
     assert not decoder.state_dict["skip8.1.weight"].any() and "skip16.1.weight" in decoder.state_dict
+    learning = {**fcn8, "optim.lr": 0.01, "train.iters": 2, "model.options": {"head": "fcn8"}}
+    train(small_config(synth_root, tmp_path / "fcn8_lr", **learning))
+    assert load_weights(tmp_path / "fcn8_lr" / "weights.pt").state_dict["skip8.1.weight"].abs().sum() > 0
     back = {**fcn8, "train.init_weights": str(tmp_path / "fcn8" / "weights.pt")}
     with pytest.raises(ValueError, match="does not fit the model.*skip16"):
         train(small_config(synth_root, tmp_path / "back", **back))

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from .common import format_size, parse_size, print_json, print_table
+from .common import add_model_option_argument, format_size, parse_key_values, parse_size, print_json, print_table
 
 FRAMES = 4
 
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--weights", help="weights file")
     src.add_argument("--model", help="registered model with random weights (speed only)")
+    add_model_option_argument(p)  # with --model
     p.add_argument("--backends", default="torch,onnxruntime", help="comma-separated: torch, onnxruntime")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--fp16", action="store_true", help="half precision (CUDA)")
@@ -48,7 +49,10 @@ def run(args) -> int:
         if b not in ("torch", "onnxruntime"):
             raise ValueError(f"unknown backend {b!r} (torch, onnxruntime)")
     with tempfile.TemporaryDirectory() as tmp:
-        weights = args.weights or _random_weights(args.model, args.input_size or args.size, tmp)
+        if args.option and args.weights:
+            raise ValueError("--option builds a --model; a weights file records its own options")
+        options = parse_key_values(args.option, "--option")
+        weights = args.weights or _random_weights(args.model, args.input_size or args.size, tmp, options)
         rows = []
         for backend in backends:
             cmd = [
@@ -106,11 +110,11 @@ def run(args) -> int:
     return 0
 
 
-def _random_weights(model: str, size, folder: str) -> str:
+def _random_weights(model: str, size, folder: str, options: dict) -> str:
     from ..weights import random_weights, save_weights
 
     path = os.path.join(folder, f"{model}_random.pt")
-    save_weights(random_weights(model, size), path)
+    save_weights(random_weights(model, size, **options), path)
     return path
 
 

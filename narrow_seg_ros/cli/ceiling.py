@@ -45,7 +45,14 @@ def run(args) -> int:
     )
     summary = matrix.summary(weights.class_names)
     images = len(dataset) if args.max_images is None else min(len(dataset), args.max_images)
-    summary.update(model=weights.model, data=str(args.data), split=args.split, images=images, steps=args.steps)
+    summary.update(
+        model=weights.model,
+        model_options=weights.model_options,
+        data=str(args.data),
+        split=args.split,
+        images=images,
+        steps=args.steps,
+    )
     summary.update(input_size=list(size), low_res_grid=list(grid))
     title = f"head ceiling of {weights.model} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}"
     print_iou_report(summary, args.json, title)

@@ -30,6 +30,14 @@ def parse_key_values(items: list[str], flag: str) -> dict:
     return parsed
 
 
+def add_model_option_argument(p) -> None:
+    """``--option KEY=VALUE`` (repeatable): a model option, as in a config's ``model.options``."""
+    p.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE",
+        help="a model option, as in a config's model.options (e.g. --option head=fcn8 for NDNet)",
+    )  # fmt: skip
+
+
 def format_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..models import list_models
 from ..models.stats import model_stats
-from .common import parse_key_values, parse_size, print_json, print_table
+from .common import add_model_option_argument, parse_key_values, parse_size, print_json, print_table
 
 
 def add_parser(sub) -> None:
@@ -14,10 +14,7 @@ def add_parser(sub) -> None:
     which.add_argument("--all", action="store_true", help="every registered model")
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="input HxW for GMACs (default 1024x2048)")
     p.add_argument("--num-classes", type=int, default=19)
-    p.add_argument(
-        "--option", action="append", default=[], metavar="KEY=VALUE",
-        help="a model option, as in a config's model.options (e.g. --option head=fcn8 for NDNet)",
-    )  # fmt: skip
+    add_model_option_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.set_defaults(func=run)
 
@@ -25,6 +22,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     names = list_models() if args.all else [args.model]
     options = parse_key_values(args.option, "--option")
+    if options and args.all:
+        raise ValueError("--option applies to one model; give the model name instead of --all")
     rows = [model_stats(n, args.size, args.num_classes, **options) for n in names]
     if args.json:
         print_json(rows)

@@ -66,12 +66,14 @@ class Segmenter:
         align_corners: bool,
         output_stride: int,
         resize_mode: str = "stretch",
+        input_multiple: int | None = None,
     ):
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
         h, w = (int(v) for v in input_size)
-        if h <= 0 or w <= 0 or h % output_stride or w % output_stride:
-            raise ValueError(f"input size {h}x{w} must be positive multiples of the output stride {output_stride}")
+        multiple = input_multiple or output_stride  # the network's total stride (32 for NDNet FCN8 too)
+        if h <= 0 or w <= 0 or h % multiple or w % multiple:
+            raise ValueError(f"input size {h}x{w} must be positive multiples of the network's stride {multiple}")
         self.backend = backend
         self.class_names = list(class_names)
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
@@ -144,6 +146,7 @@ class Segmenter:
             model.align_corners,
             model.output_stride,
             resize_mode,
+            model.input_multiple,
         )
         engine.warm_up(warmup)
         log.info("segmenter ready: %s, %s, input %dx%d", weights.model, engine_backend.describe(), *size)
@@ -177,6 +180,7 @@ class Segmenter:
             meta["align_corners"],
             meta["output_stride"],
             resize_mode,
+            meta.get("input_multiple"),  # absent from exports older than the FCN8 decoder
         )
         engine.warm_up(warmup)
         return engine

@@ -67,6 +67,7 @@ def export_metadata(
         "std": weights.std,
         "input_size": list(size),
         "output_stride": 1 if full_resolution else model.output_stride,
+        "input_multiple": model.input_multiple,
         "align_corners": model.align_corners,
         "input_format": INPUT_UINT8 if uint8_input else INPUT_FLOAT,
         "channel_multiple": channel_multiple,
@@ -100,9 +101,9 @@ def export_onnx(
     if channel_multiple < 1:
         raise ValueError(f"channel_multiple must be >= 1, got {channel_multiple}")
     model = weights.build_model().with_channel_multiple(channel_multiple)
-    stride = model.output_stride
+    stride = model.input_multiple
     if size[0] % stride or size[1] % stride:
-        raise ValueError(f"export size {size[0]}x{size[1]} must be divisible by the output stride {stride}")
+        raise ValueError(f"export size {size[0]}x{size[1]} must be divisible by the network's stride {stride}")
     if uint8_input:
         wrapper = ExportWrapper(model, full_resolution, weights.mean, weights.std).eval()
         example, axes = torch.zeros(1, *size, 3, dtype=torch.uint8), (1, 2)

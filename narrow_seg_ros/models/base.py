@@ -86,9 +86,11 @@ class SegmentationNet(nn.Module):
     """Interface every registered network follows.
 
     Subclasses set ``self.head`` (low-resolution classifier), optionally ``self.aux_head``
-    (training-only), and implement :meth:`encode`. ``forward`` returns logits at the input
-    resolution; :meth:`forward_lowres` returns them at 1/``output_stride`` so that an inference
-    engine can do its own (cheaper) upsample + argmax with the same ``align_corners``.
+    (training-only), and implement :meth:`encode`; a decoder with more heads (NDNet's FCN8)
+    overrides :meth:`decode`, :meth:`head_modules` and :meth:`optional_heads`. ``forward``
+    returns logits at the input resolution; :meth:`forward_lowres` returns them at
+    1/``output_stride`` so that an inference engine can do its own (cheaper) upsample + argmax
+    with the same ``align_corners``. Input sizes are multiples of :attr:`input_multiple`.
     """
 
     output_stride: int = 32
@@ -105,8 +107,14 @@ class SegmentationNet(nn.Module):
         self.num_classes = num_classes
         self.aux_head = None  # an instance attribute: a class-level None would shadow the submodule
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Return (features for the main head, features for the aux head or None)."""
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of this so that every downsampling stage is exact: the
+        backbone's total stride (larger than ``output_stride`` when a decoder upsamples)."""
+        return self.output_stride
+
+    def encode(self, x: torch.Tensor):
+        """Return (features for :meth:`decode`, features for the aux head or None)."""
         raise NotImplementedError
 
     def head_modules(self) -> dict[str, nn.Module]:

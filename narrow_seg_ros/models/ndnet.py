@@ -146,7 +146,15 @@ class NDNet(SegmentationNet):
 
     def optional_heads(self) -> set[str]:
         """FCN8's skip heads may start fresh too: an FCN8 run can start from FCN32 weights."""
-        return super().optional_heads() | {"skip16", "skip8"}
+        skips = {"skip16", "skip8"} if self.skip8 is not None else set()
+        return super().optional_heads() | skips
+
+    @property
+    def input_multiple(self) -> int:
+        return 32  # block3's stride, whatever the head
+
+    def extra_repr(self) -> str:
+        return f"depth={self.depth}, expansion={self.expansion}, head={self.head_type}"
 
     def with_channel_multiple(self, multiple: int) -> NDNet:
         """The same network with the 8-channel stem widened by zero channels to ``multiple``.

@@ -28,4 +28,7 @@ def build_model(name: str, num_classes: int = 19, **options) -> nn.Module:
         builder = _BUILDERS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}") from None
-    return builder(num_classes=num_classes, **options)
+    try:
+        return builder(num_classes=num_classes, **options)
+    except TypeError as exc:  # an option the architecture does not take (e.g. a VNet head=fcn8)
+        raise ValueError(f"model {name!r} does not take the options {options}: {exc}") from exc

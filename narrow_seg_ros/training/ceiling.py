@@ -2,7 +2,8 @@
 
 NDNet's FCN32 head predicts one logit vector per 32×32 input pixels and upsamples bilinearly, so
 a pole or a traffic light narrower than a cell can only be drawn as well as a blend of the
-neighbouring cells' logits allows. For each label map this module searches those low-resolution
+neighbouring cells' logits allows (with head="fcn8" the cells are 8×8: its skip logits add up to
+one stride-8 grid that is upsampled the same way, so the same search bounds it). For each label map this module searches those low-resolution
 logits directly: it starts from the class fractions of each cell (the area average of the one-hot
 labels) and then minimises the full-resolution cross-entropy with Adam, the loss the networks are
 trained with. The resulting confusion matrix bounds what training can achieve at that input size

@@ -65,7 +65,10 @@ def _init_from_weights(model: torch.nn.Module, name: str, path: str, verbose: bo
     fresh_heads = sorted({k.split(".")[0] for k in missing} & optional)
     fresh = [k for k in missing if k.split(".")[0] not in optional]
     if fresh or unexpected:
-        raise ValueError(f"train.init_weights {path}: state dict does not fit the model ({fresh or unexpected})")
+        raise ValueError(
+            f"train.init_weights {path}: state dict does not fit the model ({fresh or unexpected}); "
+            f"the file's model options: {weights.model_options}"
+        )
     if verbose:
         print(f"initialised from {path}" + (f" ({', '.join(fresh_heads)} fresh)" if fresh_heads else ""))
 
