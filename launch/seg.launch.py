@@ -74,7 +74,9 @@ def generate_launch_description():
         DeclareLaunchArgument("namespace", default_value="", description="namespace for the nodes"),
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "seg.yaml"])),
         DeclareLaunchArgument("weights", default_value="", description="weights file" + from_file + " (shipped)"),
-        DeclareLaunchArgument("model", default_value="", description="shipped model: ndnet45 | vnet" + from_file),
+        DeclareLaunchArgument(
+            "model", default_value="", description="shipped model: ndnet45 | ndnet45_fcn8 | vnet" + from_file
+        ),
         DeclareLaunchArgument("backend", default_value="", description="auto | torch | onnxruntime" + from_file),
         DeclareLaunchArgument("device", default_value="", description="auto | cpu | cuda | cuda:N" + from_file),
         DeclareLaunchArgument("use_compressed", default_value="", description="true | false" + from_file),

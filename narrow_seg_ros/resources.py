@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = "narrow_seg_ros"
-SHIPPED_MODELS = {"ndnet45": "ndnet45_synth.pt", "vnet": "vnet_synth.pt"}
+# shipped model name → file under models/ (ndnet45_fcn8: NDNet45 with the FCN-8s decoder)
+SHIPPED_MODELS = {"ndnet45": "ndnet45_synth.pt", "ndnet45_fcn8": "ndnet45_fcn8_synth.pt", "vnet": "vnet_synth.pt"}
 
 
 def share_dirs() -> list[Path]:
@@ -41,7 +42,7 @@ def share_file(*parts: str) -> Path:
 
 
 def shipped_weights(model: str) -> Path:
-    """The shipped weights file for a model name (``ndnet45`` or ``vnet``)."""
+    """The shipped weights file for a model name (a key of ``SHIPPED_MODELS``)."""
     if model not in SHIPPED_MODELS:
         raise ValueError(f"no shipped weights for model {model!r}; shipped: {', '.join(sorted(SHIPPED_MODELS))}")
     return share_file("models", SHIPPED_MODELS[model])

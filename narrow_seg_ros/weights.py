@@ -37,6 +37,11 @@ class Weights:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def label(self) -> str:
+        """The model name with its options, e.g. ``ndnet45 head=fcn8``."""
+        return " ".join([self.model, *(f"{k}={v}" for k, v in sorted(self.model_options.items()))])
+
     def build_model(self) -> torch.nn.Module:
         """The network with these weights loaded, in eval mode."""
         model = build_model(self.model, num_classes=self.num_classes, **self.model_options)

@@ -199,6 +199,14 @@ def test_bench_prints_stages(ndnet_weights, cli):
         for key in ("pre_ms_p50", "net_ms_p50", "post_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "fps"):
             assert r[key] > 0, key
         assert r["cpu_steal_percent"] is None or 0 <= r["cpu_steal_percent"] <= 100
+        assert r["model"] == "ndnet45"
+
+
+def test_bench_names_the_model_options(ndnet_fcn8_weights, cli):
+    args = ("--weights", str(ndnet_fcn8_weights), "--backends", "torch", "--size", "128x256", "--iters", "2")
+    proc = cli("bench", *args, "--warmup", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ndnet45 head=fcn8, frame 128x256"), proc.stdout
 
 
 def test_infer_cli_folder_and_video(ndnet_weights, tmp_path, cli):

@@ -19,8 +19,11 @@ def fresh_val(tmp_path_factory):
     return root
 
 
-def test_both_models_are_shipped():
-    assert {p.name for p in SHIPPED} == {"ndnet45_synth.pt", "vnet_synth.pt"}
+def test_every_shipped_model_has_its_file():
+    from narrow_seg_ros.resources import SHIPPED_MODELS
+
+    assert {p.name for p in SHIPPED} == {"ndnet45_synth.pt", "ndnet45_fcn8_synth.pt", "vnet_synth.pt"}
+    assert set(SHIPPED_MODELS.values()) == {p.name for p in SHIPPED}
 
 
 @pytest.mark.parametrize("weights", SHIPPED, ids=lambda p: p.stem)

@@ -186,7 +186,7 @@ def measure(args, backend: str) -> dict:
     return {
         "backend": backend,
         "device": args.device + (" fp16" if args.fp16 else ""),
-        "model": weights.model,
+        "model": weights.label,
         "engine": engine.describe(),
         "size": format_size(args.size),
         "input_size": format_size(input_size),

@@ -57,6 +57,6 @@ def run(args) -> int:
         path = export_torchscript(weights, args.out, args.size, args.full_resolution)
     size = args.size or weights.input_size
     print(
-        f"wrote {path} ({args.format}, {weights.model}, input {size[0]}x{size[1]}{', dynamic' if args.dynamic else ''})"
+        f"wrote {path} ({args.format}, {weights.label}, input {size[0]}x{size[1]}{', dynamic' if args.dynamic else ''})"
     )
     return 0

@@ -149,7 +149,7 @@ class Segmenter:
             model.input_multiple,
         )
         engine.warm_up(warmup)
-        log.info("segmenter ready: %s, %s, input %dx%d", weights.model, engine_backend.describe(), *size)
+        log.info("segmenter ready: %s, %s, input %dx%d", weights.label, engine_backend.describe(), *size)
         return engine
 
     @classmethod

@@ -24,13 +24,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
+from ..resources import SHIPPED_MODELS
 from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, numpy_to_image
 from .runtime import run_node
 
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
     "weights": ("", "weights file (.pt) or exported .onnx; empty = the shipped weights of `model`", True, {}),
-    "model": ("ndnet45", "shipped model used when `weights` is empty: ndnet45 or vnet", True, {}),
+    "model": ("ndnet45", "shipped model used when `weights` is empty: ndnet45, ndnet45_fcn8 or vnet", True, {}),
     "backend": ("auto", "auto, torch or onnxruntime", True, {}),
     "device": ("auto", "auto, cpu, cuda, cuda:N", True, {}),
     "fp16": (False, "half precision on CUDA", True, {}),
@@ -87,7 +88,7 @@ CHOICES = {
     "backend": ("auto", "torch", "onnxruntime"),
     "resize_mode": ("stretch", "keep_aspect"),
     "qos_reliability": ("best_effort", "reliable"),
-    "model": ("ndnet45", "vnet"),
+    "model": tuple(SHIPPED_MODELS),
 }
 
 
