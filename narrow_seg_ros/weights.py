@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .models import build_model
+from .models import build_model, model_label
 
 FORMAT = "narrow_seg_ros.weights/1"
 
@@ -40,7 +40,7 @@ class Weights:
     @property
     def label(self) -> str:
         """The model name with its options, e.g. ``ndnet45 head=fcn8``."""
-        return " ".join([self.model, *(f"{k}={v}" for k, v in sorted(self.model_options.items()))])
+        return model_label(self.model, self.model_options)
 
     def build_model(self) -> torch.nn.Module:
         """The network with these weights loaded, in eval mode."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import list_models
+from ..models import list_models, model_label
 from ..models.stats import model_stats
 from .common import add_model_option_argument, parse_key_values, parse_size, print_json, print_table
 
@@ -29,7 +29,7 @@ def run(args) -> int:
         print_json(rows)
         return 0
     for r in rows:
-        r["model"] += "".join(f" {k}={v}" for k, v in options.items())
+        r["model"] = model_label(r["model"], options)
         r["params_total_k"] = f"{r['params_total'] / 1e3:.1f}K"
         r["params_backbone_k"] = f"{r['params_backbone'] / 1e3:.1f}K"
     print_table(

@@ -6,6 +6,6 @@
 
 from . import ndnet, vnet  # noqa: F401  (imports register the builders)
 from .base import SegmentationNet
-from .registry import build_model, list_models, register_model
+from .registry import build_model, list_models, model_label, register_model
 
-__all__ = ["SegmentationNet", "build_model", "list_models", "register_model"]
+__all__ = ["SegmentationNet", "build_model", "list_models", "model_label", "register_model"]

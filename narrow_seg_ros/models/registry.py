@@ -22,6 +22,11 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def model_label(name: str, options: dict) -> str:
+    """A model name with its options, as people read it: ``ndnet45 head=fcn8``."""
+    return " ".join([name, *(f"{k}={v}" for k, v in sorted(options.items()))])
+
+
 def build_model(name: str, num_classes: int = 19, **options) -> nn.Module:
     """Build a registered segmentation network, e.g. ``build_model("ndnet45", aux_head=True)``."""
     try:

@@ -31,7 +31,7 @@ from .runtime import run_node
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
     "weights": ("", "weights file (.pt) or exported .onnx; empty = the shipped weights of `model`", True, {}),
-    "model": ("ndnet45", "shipped model used when `weights` is empty: ndnet45, ndnet45_fcn8 or vnet", True, {}),
+    "model": ("ndnet45", f"shipped model used when `weights` is empty: {', '.join(SHIPPED_MODELS)}", True, {}),
     "backend": ("auto", "auto, torch or onnxruntime", True, {}),
     "device": ("auto", "auto, cpu, cuda, cuda:N", True, {}),
     "fp16": (False, "half precision on CUDA", True, {}),
