@@ -34,6 +34,11 @@ def main() -> int:
         "--train-command", required=True, action="append", help="repeat for each stage (e.g. a fine-tune), in order"
     )
     p.add_argument(
+        "--train-data",
+        action="append",
+        help=f"repeat for each command that made the training data, in order (default: {'; '.join(TRAIN_DATA)})",
+    )
+    p.add_argument(
         "--ceiling-json",
         type=Path,
         help="output of `narrow-seg ceiling --json` for this model and input size on the evaluation data",
@@ -61,7 +66,7 @@ def main() -> int:
         "pixel_accuracy": round(result["pixel_accuracy"], 4),
         "per_class": {k: (None if v is None else round(v, 4)) for k, v in result["per_class"].items()},
         "eval_data": args.eval_command,
-        "train_data": TRAIN_DATA,
+        "train_data": args.train_data or TRAIN_DATA,
         "train_command": args.train_command if len(args.train_command) > 1 else args.train_command[0],
         "iterations": weights.metadata.get("iterations"),  # of the last stage
         "sha256": hashlib.sha256(data).hexdigest(),

@@ -64,3 +64,17 @@ def test_bench_memory_prints_ratio(cli):
 def test_bench_memory_rejects_model_without_reversible_stages(cli):
     proc = cli("bench-memory", "--model", "ndnet45", "--size", "64x64", "--batch-size", "1")
     assert proc.returncode == 2 and "no reversible stages" in proc.stderr
+
+
+def test_bad_counts_fail_at_the_command_line(cli, tmp_path):
+    """A count of 0 or a word is one argparse error (exit 2), not an empty run or a traceback."""
+    cases = [
+        (["eval", "--weights", "w.pt", "--data", str(tmp_path), "--max-images", "0"], "--max-images: must be >= 1"),
+        (["bench", "--threads", "two"], "--threads: expected an integer, got 'two'"),
+        (["demo", "--frames", "-1"], "--frames: must be >= 1, got -1"),
+        (["ceiling", "--weights", "w.pt", "--data", str(tmp_path), "--steps", "-1"], "--steps: must be >= 0"),
+    ]
+    for argv, message in cases:
+        proc = cli(*argv)
+        assert proc.returncode == 2 and message in proc.stderr, (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr

@@ -72,6 +72,15 @@ def test_config_overrides_and_unknown_keys(tmp_path):
             load_config(None, {"train.lovasz": lovasz, "data.crop": [64, 64]})
     assert load_config(None, {"train.lovasz.stride": 127, "data.crop": [64, 64]})["train"]["lovasz"]["stride"] == 127
     assert load_config(None, {"train.lovasz.weight": 0.5})["train"]["lovasz"] == {"weight": 0.5, "stride": 4}
+    for key, value in (("log_interval", 0), ("checkpoint_interval", 0), ("val_interval", -1), ("num_samples", 1.5)):
+        with pytest.raises(ValueError, match=f"train.{key} must be an integer >= "):
+            load_config(None, {f"train.{key}": value})
+    assert load_config(None, {"train.val_interval": 0})["train"]["val_interval"] == 0  # no validation
+    with pytest.raises(ValueError, match="data.num_workers must be an integer >= 0"):
+        load_config(None, {"data.num_workers": -1})
+    for lr in (0, -0.1, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="optim.lr must be a finite number > 0"):
+            load_config(None, {"optim.lr": lr})
     for decay in (1.0, -0.1, True, "0.999"):
         with pytest.raises(ValueError, match="train.ema_decay must be null or in"):
             load_config(None, {"train.ema_decay": decay})

@@ -36,6 +36,8 @@ def test_shipped_weights_reach_recorded_miou(weights, fresh_val):
     assert w.model_options == card.get("model_options", {})  # cards before the FCN8 decoder: FCN32
     proc = run_cli("eval", "--weights", str(weights), "--data", str(fresh_val), "--json")
     assert proc.returncode == 0, proc.stderr
-    miou = json.loads(proc.stdout)["miou"]
+    result = json.loads(proc.stdout)
+    assert (result["model"], result["model_options"]) == (card["model"], w.model_options)
+    miou = result["miou"]
     # 16 fresh scenes vary more than the card's 60-scene set: allow 0.05 below the recorded value
     assert miou >= card["val_miou"] - 0.05, (miou, card["val_miou"])

@@ -16,7 +16,15 @@ import subprocess
 import sys
 import tempfile
 
-from .common import add_model_option_argument, format_size, parse_key_values, parse_size, print_json, print_table
+from .common import (
+    add_model_option_argument,
+    format_size,
+    int_at_least,
+    parse_key_values,
+    parse_size,
+    print_json,
+    print_table,
+)
 
 FRAMES = 4
 
@@ -32,9 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--fp16", action="store_true", help="half precision (CUDA)")
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW (and network input)")
     p.add_argument("--input-size", type=parse_size, help="network input HxW if different from --size")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--iters", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int_at_least(1), default=2)
+    p.add_argument("--iters", type=int_at_least(1), default=50)
+    p.add_argument("--warmup", type=int_at_least(0), default=5)
     p.add_argument("--json", action="store_true")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.set_defaults(func=run)

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from .common import format_size, parse_size, print_json, print_table
+from .common import format_size, int_at_least, parse_size, print_json, print_table
 
 MODES = ("reversible", "plain")
 
@@ -24,10 +24,10 @@ MODES = ("reversible", "plain")
 def add_parser(sub) -> None:
     p = sub.add_parser("bench-memory", help="peak training memory, reversible vs plain backprop")
     p.add_argument("--model", default="vnet", help="a model with reversible stages (default vnet)")
-    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--batch-size", type=int_at_least(1), default=2)
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="training input HxW")
     p.add_argument("--device", default="cuda" if _cuda_available() else "cpu")
-    p.add_argument("--num-classes", type=int, default=19)
+    p.add_argument("--num-classes", type=int_at_least(1), default=19)
     p.add_argument(
         "--loss",
         choices=("banded", "naive"),

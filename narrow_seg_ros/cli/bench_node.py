@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .common import parse_size, print_json
+from .common import int_at_least, parse_size, print_json
 
 FRAMES = 4
 
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="ndnet45", choices=("ndnet45", "vnet"))
     p.add_argument("--backend", default="auto")
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
-    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--frames", type=int_at_least(1), default=30)
     p.add_argument("--encoding", default="bgr8", choices=("bgr8", "rgb8"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)

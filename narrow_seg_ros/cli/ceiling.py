@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_size, print_iou_report
+from .common import int_at_least, iou_summary, parse_size, print_iou_report
 
 
 def add_parser(sub) -> None:
@@ -19,8 +19,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, help="dataset root in the Cityscapes layout")
     p.add_argument("--split", default="val")
     p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
-    p.add_argument("--steps", type=int, default=60, help="Adam steps per image (0: cell fractions only)")
-    p.add_argument("--max-images", type=int)
+    p.add_argument("--steps", type=int_at_least(0), default=60, help="Adam steps per image (0: cell fractions only)")
+    p.add_argument("--max-images", type=int_at_least(1))
     p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")
     p.set_defaults(func=run)
 
@@ -43,17 +43,8 @@ def run(args) -> int:
     matrix = head_ceiling(
         dataset, weights.num_classes, grid, model.align_corners, args.steps, args.max_images, progress=not args.json
     )
-    summary = matrix.summary(weights.class_names)
-    images = len(dataset) if args.max_images is None else min(len(dataset), args.max_images)
-    summary.update(
-        model=weights.model,
-        model_options=weights.model_options,
-        data=str(args.data),
-        split=args.split,
-        images=images,
-        steps=args.steps,
-    )
-    summary.update(input_size=list(size), low_res_grid=list(grid))
-    title = f"head ceiling of {weights.model} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}"
+    summary = iou_summary(matrix, weights, dataset, args.max_images, data=str(args.data), split=args.split)
+    summary.update(steps=args.steps, input_size=list(size), low_res_grid=list(grid))
+    title = f"head ceiling of {weights.label} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}"
     print_iou_report(summary, args.json, title)
     return 0

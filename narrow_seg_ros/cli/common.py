@@ -17,6 +17,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def int_at_least(low: int):
+    """An argparse type: an integer >= ``low`` (``--max-images 0`` is an error, not an empty run)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
 def parse_key_values(items: list[str], flag: str) -> dict:
     """['a.b=1', 'c=[1, 2]'] → {'a.b': 1, 'c': [1, 2]} (values parsed as YAML)."""
     import yaml
@@ -52,6 +67,14 @@ def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
+
+
+def iou_summary(matrix, weights, dataset, max_images: int | None, /, **context) -> dict:
+    """A confusion matrix's summary with the model, its options and the number of images it counts."""
+    summary = matrix.summary(weights.class_names)
+    images = len(dataset) if max_images is None else min(len(dataset), max_images)
+    summary.update(model=weights.model, model_options=weights.model_options, images=images, **context)
+    return summary
 
 
 def print_iou_report(summary: dict, as_json: bool, title: str) -> None:

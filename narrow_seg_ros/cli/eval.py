@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import parse_size, print_iou_report
+from .common import int_at_least, iou_summary, parse_size, print_iou_report
 
 
 def add_parser(sub) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="val")
     p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--max-images", type=int)
+    p.add_argument("--max-images", type=int_at_least(1))
     p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")
     p.add_argument("--confusion", metavar="CSV", help="also write the confusion matrix (pixel counts) to this file")
     p.set_defaults(func=run)
@@ -39,9 +39,8 @@ def run(args) -> int:
         args.max_images,
         progress=not args.json,
     )
-    summary = matrix.summary(weights.class_names)
-    summary.update(model=weights.model, weights=str(args.weights), split=args.split, images=len(dataset))
-    print_iou_report(summary, args.json, f"{weights.model} on {args.data} [{args.split}], {len(dataset)} images")
+    summary = iou_summary(matrix, weights, dataset, args.max_images, weights=str(args.weights), split=args.split)
+    print_iou_report(summary, args.json, f"{weights.label} on {args.data} [{args.split}], {summary['images']} images")
     if args.confusion:  # after the report, so that a bad path cannot lose it
         Path(args.confusion).parent.mkdir(parents=True, exist_ok=True)
         matrix.write_csv(args.confusion, weights.class_names)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_size
+from .common import int_at_least, parse_size
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--channel-multiple",
-        type=int,
+        type=int_at_least(1),
         default=1,
         help="ONNX: pad narrow layers with zero channels to a multiple of N, same logits (16 on AVX-512 "
         "CPUs keeps onnxruntime in its NCHWc layout: NDNet45 ~20%% faster; the engine does this itself)",

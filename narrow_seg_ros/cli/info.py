@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..models import list_models, model_label
 from ..models.stats import model_stats
-from .common import add_model_option_argument, parse_key_values, parse_size, print_json, print_table
+from .common import add_model_option_argument, int_at_least, parse_key_values, parse_size, print_json, print_table
 
 
 def add_parser(sub) -> None:
@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     which.add_argument("model", nargs="?", choices=list_models(), help="registered model name")
     which.add_argument("--all", action="store_true", help="every registered model")
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="input HxW for GMACs (default 1024x2048)")
-    p.add_argument("--num-classes", type=int, default=19)
+    p.add_argument("--num-classes", type=int_at_least(1), default=19)
     add_model_option_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.set_defaults(func=run)

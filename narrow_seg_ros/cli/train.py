@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import parse_key_values, parse_size
+from .common import int_at_least, parse_key_values, parse_size
 
 # flag → dotted config key
 OVERRIDES = {
@@ -38,7 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--init-weights", help="fine-tune: start from this weights file (same model and classes)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--resume", action="store_true", help="continue exactly from OUT/checkpoint.pt")
-    p.add_argument("--stop-at", type=int, help="pause after this iteration (checkpoint written; --resume later)")
+    p.add_argument(
+        "--stop-at", type=int_at_least(1), help="pause after this iteration (checkpoint written; --resume later)"
+    )
     p.add_argument(
         "--set",
         action="append",

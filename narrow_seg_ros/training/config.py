@@ -130,6 +130,16 @@ def validate(config: dict) -> None:
             f"train.lovasz needs a finite weight >= 0 and stride an integer >= 1 that samples the "
             f"{data['crop']} crop (stride // 2 < its side), got {train['lovasz']}"
         )
+    # an interval of 0 would divide by zero at the first iteration; val_interval 0 means no validation
+    for key, low in (("log_interval", 1), ("checkpoint_interval", 1), ("val_interval", 0), ("num_samples", 0)):
+        if not (isinstance(train[key], int) and not isinstance(train[key], bool) and train[key] >= low):
+            raise ValueError(f"train.{key} must be an integer >= {low}, got {train[key]!r}")
+    if not (isinstance(data["num_workers"], int) and data["num_workers"] >= 0):
+        raise ValueError(f"data.num_workers must be an integer >= 0, got {data['num_workers']!r}")
+    lr = config["optim"]["lr"]
+    if not (_is_number(lr) and 0 < lr < math.inf):
+        hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(lr, str) else ""
+        raise ValueError(f"optim.lr must be a finite number > 0, got {lr!r}{hint}")
     decay = train["ema_decay"]
     if not (decay is None or (_is_number(decay) and 0.0 <= decay < 1.0)):
         raise ValueError(f"train.ema_decay must be null or in [0, 1), got {decay!r}")
