@@ -24,6 +24,10 @@ def test_every_shipped_model_has_its_file():
 
     assert {p.name for p in SHIPPED} == {"ndnet45_synth.pt", "ndnet45_fcn8_synth.pt", "vnet_synth.pt"}
     assert set(SHIPPED_MODELS.values()) == {p.name for p in SHIPPED}
+    # the launch file (which does not import the package) and seg.yaml's comment list them as text
+    listed = " | ".join(SHIPPED_MODELS)
+    assert f'description="shipped model: {listed}"' in (REPO / "launch" / "seg.launch.py").read_text()
+    assert f"model: ndnet45           # {listed} (shipped" in (REPO / "config" / "seg.yaml").read_text()
 
 
 @pytest.mark.parametrize("weights", SHIPPED, ids=lambda p: p.stem)
