@@ -137,9 +137,9 @@ def validate(config: dict) -> None:
     if not (isinstance(data["num_workers"], int) and data["num_workers"] >= 0):
         raise ValueError(f"data.num_workers must be an integer >= 0, got {data['num_workers']!r}")
     lr = config["optim"]["lr"]
-    if not (_is_number(lr) and 0 < lr < math.inf):
+    if not (_is_number(lr) and 0 <= lr < math.inf):  # 0 is allowed: it refreshes BN statistics only
         hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(lr, str) else ""
-        raise ValueError(f"optim.lr must be a finite number > 0, got {lr!r}{hint}")
+        raise ValueError(f"optim.lr must be a finite number >= 0, got {lr!r}{hint}")
     decay = train["ema_decay"]
     if not (decay is None or (_is_number(decay) and 0.0 <= decay < 1.0)):
         raise ValueError(f"train.ema_decay must be null or in [0, 1), got {decay!r}")
