@@ -32,8 +32,6 @@ def run(args) -> int:
     from ..training.ceiling import head_ceiling
     from ..weights import load_weights
 
-    if args.steps < 0:
-        raise ValueError(f"--steps must be >= 0, got {args.steps}")
     weights = load_weights(args.weights)
     model = weights.build_model().eval()
     size = args.size or tuple(weights.input_size)

@@ -119,23 +119,28 @@ def validate(config: dict) -> None:
         )
     thresh, min_kept = train["ohem"]["thresh"], train["ohem"]["min_kept"]
     if not (thresh is None or (_is_number(thresh) and 0.0 < thresh <= 1.0)) or not (
-        _is_number(min_kept) and isinstance(min_kept, int) and min_kept >= 0
+        _is_int(min_kept) and min_kept >= 0
     ):
         raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept an integer >= 0, got {train['ohem']}")
     weight, stride = train["lovasz"]["weight"], train["lovasz"]["stride"]
     if not (_is_number(weight) and 0 <= weight < math.inf) or not (
-        _is_number(stride) and isinstance(stride, int) and 1 <= stride and stride // 2 < min(data["crop"])
+        _is_int(stride) and 1 <= stride and stride // 2 < min(data["crop"])
     ):
         raise ValueError(
             f"train.lovasz needs a finite weight >= 0 and stride an integer >= 1 that samples the "
             f"{data['crop']} crop (stride // 2 < its side), got {train['lovasz']}"
         )
     # an interval of 0 would divide by zero at the first iteration; val_interval 0 means no validation
-    for key, low in (("log_interval", 1), ("checkpoint_interval", 1), ("val_interval", 0), ("num_samples", 0)):
-        if not (isinstance(train[key], int) and not isinstance(train[key], bool) and train[key] >= low):
-            raise ValueError(f"train.{key} must be an integer >= {low}, got {train[key]!r}")
-    if not (isinstance(data["num_workers"], int) and data["num_workers"] >= 0):
-        raise ValueError(f"data.num_workers must be an integer >= 0, got {data['num_workers']!r}")
+    for section, key, low in (
+        ("train", "log_interval", 1),
+        ("train", "checkpoint_interval", 1),
+        ("train", "val_interval", 0),
+        ("train", "num_samples", 0),
+        ("data", "num_workers", 0),
+    ):
+        value = config[section][key]
+        if not (_is_int(value) and value >= low):
+            raise ValueError(f"{section}.{key} must be an integer >= {low}, got {value!r}")
     lr = config["optim"]["lr"]
     if not (_is_number(lr) and 0 <= lr < math.inf):  # 0 is allowed: it refreshes BN statistics only
         hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(lr, str) else ""
@@ -151,6 +156,10 @@ def validate(config: dict) -> None:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)  # YAML: true is not 1
+
+
+def _is_int(value) -> bool:
+    return _is_number(value) and isinstance(value, int)
 
 
 def milestones(config: dict) -> list[int]:
