@@ -8,6 +8,7 @@ import sys
 import rclpy
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 
 def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)) -> int:
@@ -23,6 +24,11 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException, SystemExit):
         pass
+    except _rclpy.RCLError:
+        # A signal's shutdown can land between two waits of the executor; rclpy then fails to build
+        # the next wait set ("context is not valid") instead of raising ExternalShutdownException.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
