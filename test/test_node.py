@@ -271,6 +271,33 @@ def test_shutdown_racing_the_executor_exits_cleanly(ros, when):
         assert proc.returncode != 0 and "RCLError" in proc.stderr
 
 
+def test_image_player_waits_for_its_subscriber(ros):
+    """With wait_for_subscribers:=1 no frame is played into the void before discovery matches."""
+    topic = "/player_wait_test/image"
+    cmd = [sys.executable, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-r", f"image:={topic}"]
+    cmd += ["-p", "rate:=20.0", "-p", "max_frames:=3", "-p", "reliable:=true", "-p", "wait_for_subscribers:=1"]
+    player = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    collector = None
+    try:
+        deadline = time.monotonic() + 60
+        while ros.count_publishers(topic) == 0:
+            assert player.poll() is None, f"image_player exited early:\n{player.stdout.read()}"
+            assert time.monotonic() < deadline, "image_player did not start"
+            rclpy.spin_once(ros, timeout_sec=0.2)
+        time.sleep(2.0)  # 3 frames at 20 Hz take 0.15 s: a player that did not wait is done by now
+        assert player.poll() is None, f"image_player played with no subscriber:\n{player.stdout.read()}"
+        collector = Collector(ros, [topic])
+        assert collector.spin_until(lambda: len(collector.msgs[topic]) == 3, timeout=60), (
+            f"received {len(collector.msgs[topic])} of 3 frames"
+        )
+        assert player.wait(timeout=30) == 0
+        assert "waiting for 1 subscriber(s)" in player.stdout.read()
+    finally:
+        if collector is not None:
+            collector.close()
+        stop(player)
+
+
 def test_demo_command_end_to_end(ros, tmp_path):
     """The README's main job: shipped sequence → seg_node (shipped weights) → recorder."""
     if not (REPO / "models" / "ndnet45_synth.pt").exists():

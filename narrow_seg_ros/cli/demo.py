@@ -52,6 +52,7 @@ def run(args) -> int:
     )
     player_cmd = [py, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-p", f"rate:={args.rate}"]
     player_cmd += ["-p", f"max_frames:={args.frames}", "-p", "loop:=true", "-p", "reliable:=true"]
+    player_cmd += ["-p", "wait_for_subscribers:=1"]  # seg_node's subscription, however slow discovery is
     player_cmd += ["-p", f"source:={args.source}"] if args.source else []
 
     rclpy.init()

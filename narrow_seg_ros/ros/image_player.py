@@ -82,12 +82,17 @@ class ImagePlayer(Node):
         self.declare_parameter("publish_compressed", False, ParameterDescriptor(description="also jpeg"))
         self.declare_parameter("reliable", False, ParameterDescriptor(description="reliable instead of best effort"))
         self.declare_parameter("max_frames", 0, ParameterDescriptor(description="stop after N frames; 0 = never"))
-        p = {
-            n: self.get_parameter(n).value
-            for n in ("source", "rate", "loop", "frame_id", "encoding", "publish_compressed", "reliable", "max_frames")
-        }
+        self.declare_parameter(
+            "wait_for_subscribers",
+            0,
+            ParameterDescriptor(description="publish nothing until N subscriptions match (as ros2 topic pub -w N)"),
+        )
+        names = ("source", "rate", "loop", "frame_id", "encoding", "publish_compressed", "reliable", "max_frames")
+        p = {n: self.get_parameter(n).value for n in (*names, "wait_for_subscribers")}
         if p["encoding"] not in ("bgr8", "rgb8"):
             raise ValueError(f"parameter encoding={p['encoding']!r} is not bgr8 or rgb8")
+        if p["wait_for_subscribers"] < 0:
+            raise ValueError(f"parameter wait_for_subscribers={p['wait_for_subscribers']} is negative")
         source = p["source"] or str(default_demo_source())
         self.frames = FrameSource(source, p["loop"])
         self.params = p
@@ -105,6 +110,15 @@ class ImagePlayer(Node):
         self.get_logger().info(f"playing {source} at {p['rate']} Hz as {p['encoding']} on {self.pub.topic_name}")
 
     def _tick(self) -> None:
+        # Discovery can take seconds on a loaded host: frames published before the subscriber
+        # matched are lost, so a recording or benchmark run waits for it. Checked until the first
+        # frame only; a subscriber leaving later does not pause playback.
+        if self.published == 0 and self.pub.get_subscription_count() < self.params["wait_for_subscribers"]:
+            self.get_logger().info(
+                f"waiting for {self.params['wait_for_subscribers']} subscriber(s) on {self.pub.topic_name}",
+                throttle_duration_sec=5.0,
+            )
+            return
         frame = self.frames.next()
         limit = self.params["max_frames"]
         if frame is None or (limit and self.published >= limit):
