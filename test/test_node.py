@@ -89,11 +89,11 @@ class Collector:
             self.node.destroy_subscription(s)
 
 
-def wait_for_node(ros, proc, topic="/seg_node/mask", timeout=120):
+def wait_for_node(ros, proc, topic="/seg_node/mask", timeout=120, name="seg_node"):
     deadline = time.monotonic() + timeout
     while ros.count_publishers(topic) == 0:
-        assert proc.poll() is None, f"seg_node exited early:\n{proc.stdout.read()}"
-        assert time.monotonic() < deadline, "seg_node did not start"
+        assert proc.poll() is None, f"{name} exited early:\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, f"{name} did not start"
         rclpy.spin_once(ros, timeout_sec=0.2)
 
 
@@ -279,11 +279,7 @@ def test_image_player_waits_for_its_subscriber(ros):
     player = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     collector = None
     try:
-        deadline = time.monotonic() + 60
-        while ros.count_publishers(topic) == 0:
-            assert player.poll() is None, f"image_player exited early:\n{player.stdout.read()}"
-            assert time.monotonic() < deadline, "image_player did not start"
-            rclpy.spin_once(ros, timeout_sec=0.2)
+        wait_for_node(ros, player, topic, timeout=60, name="image_player")
         time.sleep(2.0)  # 3 frames at 20 Hz take 0.15 s: a player that did not wait is done by now
         assert player.poll() is None, f"image_player played with no subscriber:\n{player.stdout.read()}"
         collector = Collector(ros, [topic])

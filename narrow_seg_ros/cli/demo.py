@@ -88,7 +88,6 @@ def run(args) -> int:
                 print("seg_node did not come up in time", file=sys.stderr)
                 return 1
             rclpy.spin_once(recorder, timeout_sec=0.2)
-        time.sleep(1.0)  # let the node's subscription match the player's publisher
         print(f"seg_node is up; playing {args.frames} frames at {args.rate} Hz")
         player = subprocess.Popen(player_cmd)
         t_end = time.monotonic() + args.frames / args.rate + 30
