@@ -11,12 +11,18 @@ IGNORE_INDEX = 255
 
 
 class ConfusionMatrix:
-    """Accumulates ``counts[gt, pred]`` over batches; pixels labelled ``ignore_index`` are skipped."""
+    """Accumulates ``counts[gt, pred]`` over batches; pixels labelled ``ignore_index`` are skipped.
+
+    A prediction of -1 is a class with no counterpart in the ground truth's class set (weights of
+    another dataset): ``unmatched[gt]`` counts those pixels, wrong for their ground-truth class
+    (a miss in its IoU) without being a false positive of any other.
+    """
 
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+        self.unmatched = np.zeros(num_classes, dtype=np.int64)
 
     def update(self, pred, target) -> None:
         pred = torch.as_tensor(pred).reshape(-1).long()
@@ -27,8 +33,13 @@ class ConfusionMatrix:
         if not bool(((target[keep] >= 0) & (target[keep] < self.num_classes)).all()):
             raise ValueError(f"target has labels outside 0..{self.num_classes - 1} and {self.ignore_index}")
         n = self.num_classes
-        pred = pred[keep].clamp_(0, n - 1)
-        self.counts += torch.bincount(target[keep] * n + pred, minlength=n * n).reshape(n, n).cpu().numpy()
+        pred, target = pred[keep], target[keep]
+        other = pred < 0
+        if bool(other.any()):
+            self.unmatched += torch.bincount(target[other], minlength=n).cpu().numpy()
+            pred, target = pred[~other], target[~other]
+        pred = pred.clamp_(0, n - 1)
+        self.counts += torch.bincount(target * n + pred, minlength=n * n).reshape(n, n).cpu().numpy()
 
     def merge(self, other_counts: np.ndarray) -> None:
         self.counts += other_counts
@@ -36,7 +47,7 @@ class ConfusionMatrix:
     def iou(self) -> np.ndarray:
         """Per-class IoU; NaN for classes absent from both ground truth and prediction."""
         tp = np.diag(self.counts).astype(np.float64)
-        union = self.counts.sum(0) + self.counts.sum(1) - tp
+        union = self.counts.sum(0) + self.counts.sum(1) + self.unmatched - tp
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(union > 0, tp / union, np.nan)
 
@@ -45,7 +56,7 @@ class ConfusionMatrix:
         return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
 
     def pixel_accuracy(self) -> float:
-        total = self.counts.sum()
+        total = self.counts.sum() + self.unmatched.sum()
         return float(np.diag(self.counts).sum() / total) if total else float("nan")
 
     def most_confused(self) -> list[tuple[int, float] | None]:
@@ -56,7 +67,7 @@ class ConfusionMatrix:
             errors = row.copy()
             errors[c] = 0
             j = int(errors.argmax())
-            result.append((j, float(errors[j] / row.sum())) if errors[j] else None)
+            result.append((j, float(errors[j] / (row.sum() + self.unmatched[c]))) if errors[j] else None)
         return result
 
     def summary(self, class_names: list[str]) -> dict:
@@ -64,7 +75,7 @@ class ConfusionMatrix:
         return {
             "miou": self.miou(),
             "pixel_accuracy": self.pixel_accuracy(),
-            "pixels": int(self.counts.sum()),
+            "pixels": int(self.counts.sum() + self.unmatched.sum()),
             "per_class": {name: (None if np.isnan(v) else float(v)) for name, v in zip(class_names, iou, strict=True)},
             "mistaken_for": {
                 name: None if top is None else {"class": class_names[top[0]], "share": top[1]}
@@ -73,9 +84,12 @@ class ConfusionMatrix:
         }
 
     def write_csv(self, path, class_names: list[str]) -> None:
-        """Pixel counts, one row per ground-truth class, one column per predicted class."""
-        lines = [",".join(["ground_truth/predicted", *class_names])]
-        lines += [",".join([name, *map(str, row)]) for name, row in zip(class_names, self.counts, strict=True)]
+        """Pixel counts, one row per ground-truth class, one column per predicted class (and one for
+        predictions with no counterpart, when there are any)."""
+        extra = self.unmatched.any()
+        lines = [",".join(["ground_truth/predicted", *class_names] + (["(no counterpart)"] if extra else []))]
+        for name, row, other in zip(class_names, self.counts, self.unmatched, strict=True):
+            lines.append(",".join([name, *map(str, row)] + ([str(other)] if extra else [])))
         Path(path).write_text("\n".join(lines) + "\n")
 
 

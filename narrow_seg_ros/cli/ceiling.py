@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import int_at_least, iou_summary, parse_size, print_iou_report
+from .common import add_dataset_arguments, int_at_least, iou_summary, parse_size, print_iou_report
 
 
 def add_parser(sub) -> None:
@@ -16,8 +16,7 @@ def add_parser(sub) -> None:
         ),
     )
     p.add_argument("--weights", required=True, help="weights file: model, input size and classes")
-    p.add_argument("--data", required=True, help="dataset root in the Cityscapes layout")
-    p.add_argument("--split", default="val")
+    add_dataset_arguments(p)
     p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
     p.add_argument("--steps", type=int_at_least(0), default=60, help="Adam steps per image (0: cell fractions only)")
     p.add_argument("--max-images", type=int_at_least(1))
@@ -28,7 +27,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from ..data.cityscapes import CityscapesDataset
+    from ..data.folder import open_dataset
     from ..training.ceiling import head_ceiling
     from ..weights import load_weights
 
@@ -37,11 +36,13 @@ def run(args) -> int:
     size = args.size or tuple(weights.input_size)
     with torch.no_grad():
         grid = tuple(model.forward_lowres(torch.zeros(1, 3, *size)).shape[-2:])
-    dataset = CityscapesDataset(args.data, args.split)
+    dataset = open_dataset(args.dataset, args.data, args.split)
     matrix = head_ceiling(
         dataset, weights.num_classes, grid, model.align_corners, args.steps, args.max_images, progress=not args.json
     )
-    summary = iou_summary(matrix, weights, dataset, args.max_images, data=str(args.data), split=args.split)
+    summary = iou_summary(
+        matrix, weights.class_names, weights, dataset, args.max_images, data=str(args.data), split=args.split
+    )
     summary.update(steps=args.steps, input_size=list(size), low_res_grid=list(grid))
     title = f"head ceiling of {weights.label} at {size[0]}x{size[1]} (logits {grid[0]}x{grid[1]}) on {args.data}"
     print_iou_report(summary, args.json, title)

@@ -53,6 +53,17 @@ def add_model_option_argument(p) -> None:
     )  # fmt: skip
 
 
+def add_dataset_arguments(p) -> None:
+    """``--data ROOT --dataset KIND --split NAME``: a labelled split (data/folder.py's open_dataset)."""
+    p.add_argument("--data", help="dataset root folder (for a dataset YAML file: default its folder)")
+    p.add_argument(
+        "--dataset", default="cityscapes",
+        help="cityscapes (Cityscapes layout, also narrow-seg synth), camvid, or a dataset YAML file "
+        "(image and mask folders with a class table)",
+    )  # fmt: skip
+    p.add_argument("--split", default="val")
+
+
 def format_size(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -69,9 +80,9 @@ def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
 
 
-def iou_summary(matrix, weights, dataset, max_images: int | None, /, **context) -> dict:
+def iou_summary(matrix, class_names, weights, dataset, max_images: int | None, /, **context) -> dict:
     """A confusion matrix's summary with the model, its options and the number of images it counts."""
-    summary = matrix.summary(weights.class_names)
+    summary = matrix.summary(list(class_names))
     images = len(dataset) if max_images is None else min(len(dataset), max_images)
     summary.update(model=weights.model, model_options=weights.model_options, images=images, **context)
     return summary

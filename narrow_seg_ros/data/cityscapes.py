@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch.utils.data
 
-from .labels import label_ids_to_train_ids
+from .labels import CLASS_NAMES, PALETTE, label_ids_to_train_ids
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
@@ -62,6 +62,11 @@ class CityscapesDataset(torch.utils.data.Dataset):
         self.split = split
         self.transform = transform
         self.files = find_pairs(self.root, split)
+        self.class_names = list(CLASS_NAMES)
+        self.palette = PALETTE
+
+    def read_target(self, path: str | Path) -> np.ndarray:
+        return read_train_ids(path)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -78,11 +83,3 @@ class CityscapesDataset(torch.utils.data.Dataset):
     def name(self, index: int) -> str:
         """Frame name without suffix, e.g. ``aachen_000000_000019``."""
         return self.files[index][0].name[: -len(IMAGE_SUFFIX)]
-
-
-def image_class_pixels(dataset: CityscapesDataset, num_classes: int) -> np.ndarray:
-    """(images, classes) pixel counts per train id of each label map (ignore 255 not counted)."""
-    counts = np.zeros((len(dataset.files), num_classes), dtype=np.int64)
-    for row, (_, label_path) in zip(counts, dataset.files):
-        row[:] = np.bincount(read_train_ids(label_path).ravel(), minlength=256)[:num_classes]
-    return counts

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..geometry import padded_size
 from . import postprocess
 from .backends import (
     BACKENDS,
@@ -71,9 +72,11 @@ class Segmenter:
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
         h, w = (int(v) for v in input_size)
-        multiple = input_multiple or output_stride  # the network's total stride (32 for NDNet FCN8 too)
-        if h <= 0 or w <= 0 or h % multiple or w % multiple:
-            raise ValueError(f"input size {h}x{w} must be positive multiples of the network's stride {multiple}")
+        if h <= 0 or w <= 0:
+            raise ValueError(f"input size {h}x{w} must be positive")
+        # the network runs on a canvas padded to its total stride (32 for NDNet FCN8 too); the
+        # padding is cut off the output again
+        self.canvas_size = padded_size((h, w), input_multiple or output_stride)
         self.backend = backend
         self.class_names = list(class_names)
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
@@ -196,22 +199,25 @@ class Segmenter:
 
     # ----------------------------------------------------------------- the three stages
     def preprocess(self, image: np.ndarray, encoding: str = "rgb8") -> tuple[np.ndarray, _Letterbox | None]:
-        """uint8 (H, W, 3) → the backend's batch at the network input size: uint8 RGB (1, h, w, 3)
-        for backends that normalise themselves, else float32 (1, 3, h, w) normalised RGB."""
+        """uint8 (H, W, 3) → the backend's batch at the network's canvas size: uint8 RGB (1, h, w, 3)
+        for backends that normalise themselves, else float32 (1, 3, h, w) normalised RGB. The image
+        is resized to the input size (``keep_aspect``: to fit inside it), then padded at the bottom
+        and right to the canvas; the box says which part holds the image."""
         _check_image(image, encoding)
         h, w = self.input_size
-        box = None
+        nh, nw = h, w
         if self.resize_mode == "keep_aspect":
             scale = min(h / image.shape[0], w / image.shape[1])
             nh, nw = max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))
-            canvas = np.empty((h, w, 3), np.uint8)
+        box = None
+        resized = _resize(image, (nh, nw))
+        if (nh, nw) != self.canvas_size:
+            canvas = np.empty((*self.canvas_size, 3), np.uint8)
             # pad with the mean color so padding normalises to 0, as zero-padding would
             fill = np.clip(np.round(self.mean * 255), 0, 255).astype(np.uint8)
             canvas[:] = fill[::-1] if encoding == "bgr8" else fill
-            canvas[:nh, :nw] = _resize(image, (nh, nw))
+            canvas[:nh, :nw] = resized
             resized, box = canvas, _Letterbox((nh, nw))
-        else:
-            resized = _resize(image, (h, w))
         swap = encoding == "bgr8"
         if self.backend.takes_uint8:
             rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if swap else np.ascontiguousarray(resized)
@@ -220,7 +226,7 @@ class Segmenter:
 
     def postprocess(self, logits, out_size, box: _Letterbox | None, confidence: bool):
         """Low-resolution logits → (mask, confidence or None) at ``out_size``."""
-        target = out_size if box is None else self.input_size
+        target = out_size if box is None else self.canvas_size
         if self.backend.returns_torch:  # logits still on the GPU: upsample + argmax there
             mask, conf = _torch_mask(logits, target, self.align_corners, confidence)
         else:

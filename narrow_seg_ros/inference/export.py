@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..geometry import padded_size
 from ..weights import Weights, uint8_normalization
 
 METADATA_KEY = "narrow_seg_ros"
@@ -102,14 +103,13 @@ def export_onnx(
         raise ValueError(f"channel_multiple must be >= 1, got {channel_multiple}")
     model = weights.build_model().with_channel_multiple(channel_multiple)
     stride = model.input_multiple
-    if size[0] % stride or size[1] % stride:
-        raise ValueError(f"export size {size[0]}x{size[1]} must be divisible by the network's stride {stride}")
+    canvas = padded_size(size, stride)  # the graph's input; the metadata keeps the size asked for
     if uint8_input:
         wrapper = ExportWrapper(model, full_resolution, weights.mean, weights.std).eval()
-        example, axes = torch.zeros(1, *size, 3, dtype=torch.uint8), (1, 2)
+        example, axes = torch.zeros(1, *canvas, 3, dtype=torch.uint8), (1, 2)
     else:
         wrapper = ExportWrapper(model, full_resolution).eval()
-        example, axes = torch.zeros(1, 3, *size), (2, 3)
+        example, axes = torch.zeros(1, 3, *canvas), (2, 3)
     dynamic_shapes = None
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=64)

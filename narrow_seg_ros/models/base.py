@@ -123,6 +123,18 @@ class SegmentationNet(nn.Module):
         heads = {"head": self.head, "aux_head": self.aux_head}
         return {name: m for name, m in heads.items() if m is not None}
 
+    def classifier_keys(self) -> set[str]:
+        """State-dict keys of each head's last convolution: one row per class (what a transfer to
+        another class set carries over by class name)."""
+        keys = set()
+        for name, head in self.head_modules().items():
+            sub, conv = [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Conv2d)][-1]
+            prefix = f"{name}.{sub}." if sub else f"{name}."
+            keys.add(prefix + "weight")
+            if conv.bias is not None:
+                keys.add(prefix + "bias")
+        return keys
+
     def optional_heads(self) -> set[str]:
         """Heads a weights file may lack when it starts a fine-tuning run (they keep their fresh
         initialisation): the training-only auxiliary head, which deployment weights drop."""

@@ -12,6 +12,9 @@ import yaml
 DEFAULTS: dict = {
     "model": {"name": "ndnet45", "options": {}},
     "data": {
+        # cityscapes (Cityscapes layout, also narrow-seg synth), camvid, or a dataset YAML file
+        # (data/folder.py: image and mask folders with a class table)
+        "dataset": "cityscapes",
         "root": "data/synth",
         "train_split": "train",
         "val_split": "val",

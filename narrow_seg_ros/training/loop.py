@@ -24,11 +24,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.cityscapes import CityscapesDataset, image_class_pixels, read_image
-from ..data.labels import CLASS_NAMES, PALETTE
+from ..data.cityscapes import read_image
+from ..data.folder import image_class_pixels, open_dataset
 from ..data.transforms import TrainTransform
 from ..losses import log_class_weights, lovasz_softmax, ohem_target, upsampled_cross_entropy
 from ..models import build_model
+from ..models.transfer import transfer_state
 from ..weights import FORMAT as WEIGHTS_FORMAT
 from ..weights import Weights, atomic_torch_save, load_weights, save_weights
 from .config import milestones
@@ -47,30 +48,23 @@ def _distributed() -> tuple[int, int, int]:
     return (dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))) if world > 1 else (0, 1, 0)
 
 
-def _init_from_weights(model: torch.nn.Module, name: str, path: str, verbose: bool) -> None:
-    """Fine-tuning start: the network's weights from a weights file; an optional head the file lacks
-    (the auxiliary head, which deployment weights drop; FCN8's skip heads) keeps its fresh
-    initialisation."""
+def _init_from_weights(model: torch.nn.Module, name: str, path: str, class_names: list[str], verbose: bool) -> None:
+    """Fine-tuning start: the network's weights from a weights file, by class name where the
+    file's classes differ from the dataset's (models/transfer.py)."""
     weights = load_weights(path)
-    if weights.model != name or weights.class_names != list(CLASS_NAMES):
-        raise ValueError(
-            f"train.init_weights {path}: a {weights.model} with {weights.num_classes} classes cannot start "
-            f"a {name} run with the {len(CLASS_NAMES)} Cityscapes classes"
-        )
+    if weights.model != name:
+        raise ValueError(f"train.init_weights {path}: a {weights.model} cannot start a {name} run")
     try:
-        missing, unexpected = model.load_state_dict(weights.state_dict, strict=False)
-    except RuntimeError as exc:  # shape mismatch: other model options (e.g. VNet alpha / beta)
-        raise ValueError(f"train.init_weights {path}: state dict does not fit the model: {exc}") from exc
-    optional = model.optional_heads()
-    fresh_heads = sorted({k.split(".")[0] for k in missing} & optional)
-    fresh = [k for k in missing if k.split(".")[0] not in optional]
-    if fresh or unexpected:
-        raise ValueError(
-            f"train.init_weights {path}: state dict does not fit the model ({fresh or unexpected}); "
-            f"the file's model options: {weights.model_options}"
-        )
+        report = transfer_state(model, weights.state_dict, weights.class_names, class_names)
+    except ValueError as exc:
+        raise ValueError(f"train.init_weights {path} ({weights.label}): {exc}") from exc
     if verbose:
-        print(f"initialised from {path}" + (f" ({', '.join(fresh_heads)} fresh)" if fresh_heads else ""))
+        carried = ", ".join(f"{t}<-{s}" if t != s else t for t, s in report["carried"].items())
+        print(f"initialised from {path}; classifier rows carried: {carried or 'none'}")
+        if report["fresh"]:
+            print(f"classes starting fresh (no counterpart in the weights): {', '.join(report['fresh'])}")
+        if report["fresh_heads"]:
+            print(f"heads starting fresh: {', '.join(report['fresh_heads'])}")
 
 
 def _device(name: str, local_rank: int) -> torch.device:
@@ -159,10 +153,12 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 (out / log).unlink(missing_ok=True)
 
     torch.manual_seed(tcfg["seed"])  # identical initial weights on every rank
-    num_classes = len(CLASS_NAMES)
+    train_set = open_dataset(dcfg["dataset"], dcfg["root"], dcfg["train_split"])
+    class_names, palette = train_set.class_names, np.asarray(train_set.palette, np.uint8)
+    num_classes = len(class_names)
     model = build_model(config["model"]["name"], num_classes=num_classes, **config["model"]["options"])
     if tcfg["init_weights"] and not resume:
-        _init_from_weights(model, config["model"]["name"], tcfg["init_weights"], is_main)
+        _init_from_weights(model, config["model"]["name"], tcfg["init_weights"], class_names, is_main)
     model = model.to(device)
     channels_last = cuda or model.cpu_channels_last
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -201,7 +197,6 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 truncate_csv(out / log, start)
             print(f"resumed from {checkpoint_path} at iteration {start}")
 
-    train_set = CityscapesDataset(dcfg["root"], dcfg["train_split"])
     transform = TrainTransform(
         crop_size=tuple(dcfg["crop"]),
         scales=tuple(dcfg["scales"]),
@@ -222,7 +217,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     if focus is not None and is_main:
         print(
             f"rare-class sampling ({100 * focus.fraction:.0f} % of samples):",
-            " ".join(f"{n}={p:.3f}" for n, p in zip(CLASS_NAMES, focus.probabilities)),
+            " ".join(f"{n}={p:.3f}" for n, p in zip(class_names, focus.probabilities)),
         )
     sampler = ResumableSampler(len(train_set), tcfg["batch_size"], tcfg["seed"], rank, world, start, focus)
     loader = DataLoader(
@@ -234,12 +229,12 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         drop_last=True,
         persistent_workers=dcfg["num_workers"] > 0,
     )
-    val_set = CityscapesDataset(dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
+    val_set = open_dataset(dcfg["dataset"], dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
     class_weight = None
     if tcfg["class_weights"] == "log":
         class_weight = log_class_weights(class_pixels.sum(axis=0), tcfg["class_weight_c"]).to(device)
         if is_main:
-            print("class weights:", " ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, class_weight.tolist())))
+            print("class weights:", " ".join(f"{n}={w:.2f}" for n, w in zip(class_names, class_weight.tolist())))
     elif tcfg["class_weights"] is not None:
         raise ValueError(f"train.class_weights must be null or 'log', got {tcfg['class_weights']!r}")
     input_size = training_input_size(config, train_set)
@@ -255,6 +250,8 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 "torch_rng": torch.get_rng_state(),
                 "config": config,
                 "input_size": input_size,
+                "class_names": class_names,
+                "palette": palette.tolist(),
                 **({"ema": ema.state_dict()} if ema is not None else {}),
             },
             checkpoint_path,
@@ -267,12 +264,12 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
 
         def keep_sample(i, image, target, pred):
             if i < tcfg["num_samples"]:
-                save_sample_grid(samples_dir / f"iter_{iteration:06d}_{i}.png", image, target, pred, PALETTE)
+                save_sample_grid(samples_dir / f"iter_{iteration:06d}_{i}.png", image, target, pred, palette)
 
         def score(network, on_prediction=None) -> dict:
             args = (num_classes, dcfg["mean"], dcfg["std"], dcfg["val_size"] or input_size, device)
             matrix = evaluate(network, val_set, *args, dcfg["val_max_images"], on_prediction=on_prediction)
-            return matrix.summary(list(CLASS_NAMES))
+            return matrix.summary(class_names)
 
         result = score(deployed, keep_sample)
         row = {
@@ -369,7 +366,8 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         metadata = {"iterations": tcfg["iters"], "config": config, "weights": "raw" if ema is None else "average"}
         if summary:
             metadata["val_miou"] = summary["miou"]
-        save_weights(weights_contract(config, input_size, deployed.state_dict(), metadata), out / WEIGHTS)
+        contract = weights_contract(config, input_size, class_names, palette.tolist(), deployed.state_dict(), metadata)
+        save_weights(contract, out / WEIGHTS)
         plot_curves(out)
         print(f"weights written to {out / WEIGHTS}")
     if world > 1:
@@ -377,22 +375,24 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     return summary
 
 
-def training_input_size(config: dict, train_set: CityscapesDataset | None = None) -> list[int]:
+def training_input_size(config: dict, train_set=None) -> list[int]:
     """The input size a run's weights record: ``data.base_size``, else its first training image's."""
     dcfg = config["data"]
     if dcfg["base_size"]:
         return list(dcfg["base_size"])
-    train_set = train_set or CityscapesDataset(dcfg["root"], dcfg["train_split"])
+    train_set = train_set or open_dataset(dcfg["dataset"], dcfg["root"], dcfg["train_split"])
     return list(read_image(train_set.files[0][0]).shape[:2])
 
 
-def weights_contract(config: dict, input_size: list[int], state_dict: dict, metadata: dict) -> Weights:
+def weights_contract(
+    config: dict, input_size: list[int], class_names: list[str], palette: list, state_dict: dict, metadata: dict
+) -> Weights:
     """The deployment contract for a run's network (the training-only aux head left out)."""
     return Weights(
         model=config["model"]["name"],
         model_options={k: v for k, v in config["model"]["options"].items() if k != "aux_head"},
-        class_names=list(CLASS_NAMES),
-        palette=PALETTE.tolist(),
+        class_names=list(class_names),
+        palette=[list(map(int, c)) for c in palette],
         mean=list(config["data"]["mean"]),
         std=list(config["data"]["std"]),
         input_size=input_size,
@@ -422,7 +422,7 @@ def weights_from_checkpoint(path, raw: bool = False) -> Weights:
         state_dict = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     metadata = {"iterations": state["iteration"], "config": config, "weights": kind}
     input_size = state.get("input_size") or training_input_size(config)  # older checkpoints: from the data
-    return weights_contract(config, list(input_size), state_dict, metadata)
+    return weights_contract(config, list(input_size), state["class_names"], state["palette"], state_dict, metadata)
 
 
 def _ema_update(decay: float):
