@@ -5,4 +5,6 @@ export FASTDDS_DEFAULT_PROFILES_FILE="$_nsr_root/config/fastdds_localhost.xml"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # A domain of our own unless the caller chose one (tests pick their own per run as well).
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"
+# launch, ros2cli and vision_msgs built by scripts/setup.sh from ../shared/ros2_src, where present
+if [ -f "$_nsr_root/.ros2_tools/env.sh" ]; then source "$_nsr_root/.ros2_tools/env.sh"; fi
 unset _nsr_root

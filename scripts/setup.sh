@@ -24,4 +24,15 @@ if ! .venv/bin/python -c "import narrow_seg_ros" 2>/dev/null || [ ! -x .venv/bin
   # compat mode: a plain .pth path entry, so a colcon overlay on PYTHONPATH still takes precedence
   .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
 fi
+# Test tooling PyPI lacks (launch, launch_ros, ros2cli, vision_msgs), built from ../shared/ros2_src
+# where that folder is beside the checkout (developers, CI): a ROS install has the real ones.
+tools=../shared/ros2_src/install_ros2_tools.sh
+if [ -f "$tools" ] && [ ! -f .ros2_tools/env.sh ]; then
+  if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null; then
+    echo "[setup] installing cmake and g++ (Debian packages) to build vision_msgs"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null
+  fi
+  echo "[setup] building the ROS 2 test tools into .venv (.ros2_tools/, about a minute)"
+  bash "$tools" .venv .ros2_tools >/dev/null
+fi
 echo "[setup] ready: $(.venv/bin/python -c 'import torch, rclpy; print("torch", torch.__version__, "| rclpy ok")')"

@@ -96,3 +96,39 @@ def colcon_install(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return ws / "install"
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    """An rclpy node of the test process, with DDS kept on this host and a domain of this run's own."""
+    rclpy = pytest.importorskip("rclpy")
+    env = {
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_localhost.xml"),
+        "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
+        "NARROW_SEG_CACHE": str(tmp_path_factory.mktemp("cache")),
+        "PYTHONUNBUFFERED": "1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    rclpy.init()
+    node = rclpy.create_node("test_listener")
+    yield node
+    node.destroy_node()
+    rclpy.try_shutdown()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def stop(proc) -> str:
+    """Terminate a node process (SIGTERM, then SIGKILL after 15 s); its output."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.stdout.read() if proc.stdout else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, stop
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -25,29 +25,6 @@ sys.path.insert(0, str(Path(__file__).parent / "ros_helpers"))
 from camera_publisher import make_frame  # noqa: E402
 
 from narrow_seg_ros.ros.runtime import seg_node_command  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def ros(tmp_path_factory):
-    env = {
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_localhost.xml"),
-        "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
-        "NARROW_SEG_CACHE": str(tmp_path_factory.mktemp("cache")),
-        "PYTHONUNBUFFERED": "1",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    rclpy.init()
-    node = rclpy.create_node("test_listener")
-    yield node
-    node.destroy_node()
-    rclpy.try_shutdown()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
@@ -95,16 +72,6 @@ def wait_for_node(ros, proc, topic="/seg_node/mask", timeout=120, name="seg_node
         assert proc.poll() is None, f"{name} exited early:\n{proc.stdout.read()}"
         assert time.monotonic() < deadline, f"{name} did not start"
         rclpy.spin_once(ros, timeout_sec=0.2)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.stdout.read() if proc.stdout else ""
 
 
 def offline_mask(weights, frame_rgb):
@@ -175,7 +142,7 @@ def test_label_info_reaches_late_subscriber(ros, weights_file):
         time.sleep(2.0)  # subscribe well after the node published its label info
         got = []
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        sub = ros.create_subscription(String, "/seg_node/label_info", lambda m: got.append(m.data), qos)
+        sub = ros.create_subscription(String, "/seg_node/label_info_json", lambda m: got.append(m.data), qos)
         deadline = time.monotonic() + 20
         while not got and time.monotonic() < deadline:
             rclpy.spin_once(ros, timeout_sec=0.1)

@@ -224,14 +224,17 @@ class Segmenter:
             return rgb[None], box
         return _normalized_planes(resized, self.mean, self.std, swap), box
 
-    def postprocess(self, logits, out_size, box: _Letterbox | None, confidence: bool):
-        """Low-resolution logits → (mask, confidence or None) at ``out_size``."""
+    def postprocess(self, logits, out_size, box: _Letterbox | None, confidence: bool, rule: str = "max"):
+        """Low-resolution logits → (mask, confidence or None) at ``out_size``; ``rule``: the
+        confidence's (max softmax probability, or the margin top-1 minus top-2)."""
         target = out_size if box is None else self.canvas_size
         if self.backend.returns_torch:  # logits still on the GPU: upsample + argmax there
-            mask, conf = _torch_mask(logits, target, self.align_corners, confidence)
+            mask, conf = _torch_mask(logits, target, self.align_corners, confidence, rule)
         else:
             mask = postprocess.logits_to_mask(logits, target, self.align_corners)
-            conf = postprocess.logits_to_confidence(logits, target, self.align_corners) if confidence else None
+            conf = None
+            if confidence:
+                conf = postprocess.logits_to_confidence(logits, target, self.align_corners, rule=rule)
         if box is not None:
             mask = _crop_resize_nearest(mask, box.valid, out_size)
             conf = None if conf is None else _crop_resize_nearest(conf, box.valid, out_size)
@@ -246,8 +249,10 @@ class Segmenter:
         color: bool = False,
         overlay: bool = False,
         overlay_alpha: float = 0.5,
+        confidence_rule: str = "max",
     ) -> Segmentation:
-        """Segment one frame. ``output_size`` (H, W) defaults to the frame's own size."""
+        """Segment one frame. ``output_size`` (H, W) defaults to the frame's own size;
+        ``confidence_rule``: ``max`` (max softmax probability) or ``margin`` (top-1 minus top-2)."""
         t0 = time.perf_counter()
         batch, box = self.preprocess(image, encoding)
         t1 = time.perf_counter()
@@ -258,7 +263,7 @@ class Segmenter:
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         out_size = tuple(output_size or image.shape[:2])
-        mask, conf = self.postprocess(logits, out_size, box, confidence)
+        mask, conf = self.postprocess(logits, out_size, box, confidence, confidence_rule)
         result = Segmentation(mask=mask, confidence=conf)
         if color or overlay:
             result.color = postprocess.colorize(mask, self.palette)
@@ -313,17 +318,14 @@ def _pool():
     return ThreadPoolExecutor(1, thread_name_prefix="preprocess")
 
 
-def _torch_mask(logits, size, align_corners: bool, confidence: bool):
+def _torch_mask(logits, size, align_corners: bool, confidence: bool, rule: str = "max"):
     """GPU post-processing: the reference upsample + argmax is cheap there; only uint8 comes back."""
     import torch
     import torch.nn.functional as F
 
     up = F.interpolate(logits[None].float(), size=tuple(size), mode="bilinear", align_corners=align_corners)[0]
-    if confidence:
-        prob, mask = torch.softmax(up, 0).max(0)
-        conf = (prob * 255).round_().to(torch.uint8).cpu().numpy()
-    else:
-        mask, conf = up.argmax(0), None
+    mask = up.argmax(0)
+    conf = postprocess.probability_confidence(torch.softmax(up, 0), rule).cpu().numpy() if confidence else None
     return mask.to(torch.uint8).cpu().numpy(), conf
 
 

@@ -159,12 +159,30 @@ def reference_mask(logits, out_size, align_corners: bool) -> np.ndarray:
     return _torch_upsample(logits, out_size, align_corners).argmax(0).to(torch.uint8).numpy()
 
 
-def reference_confidence(logits, out_size, align_corners: bool) -> np.ndarray:
-    """The definition (slow): ``round(255 * max softmax)`` of the upsampled logits, uint8."""
+def reference_confidence(logits, out_size, align_corners: bool, rule: str = "max") -> np.ndarray:
+    """The definition (slow): ``round(255 * max softmax)`` of the upsampled logits, uint8 (``margin``:
+    top-1 minus top-2 probability)."""
     import torch
 
-    prob = torch.softmax(_torch_upsample(logits, out_size, align_corners), 0).amax(0)
-    return (prob * 255).round_().to(torch.uint8).numpy()
+    return probability_confidence(torch.softmax(_torch_upsample(logits, out_size, align_corners), 0), rule).numpy()
+
+
+def probability_confidence(prob, rule: str = "max"):
+    """(C, H, W) torch probabilities → uint8 (H, W) confidence by ``rule`` (max or margin)."""
+    import torch
+
+    if _check_rule(rule) == "margin" and prob.shape[0] > 1:
+        top2 = prob.topk(2, dim=0).values
+        value = top2[0] - top2[1]
+    else:
+        value = prob.amax(0)
+    return (value * 255).round_().to(torch.uint8)
+
+
+def _check_rule(rule: str) -> str:
+    if rule not in CONFIDENCE_RULES:
+        raise ValueError(f"confidence rule must be one of {CONFIDENCE_RULES}, got {rule!r}")
+    return rule
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,8 +265,12 @@ def _cell_candidates(corners: np.ndarray, leaders: np.ndarray, tol: float) -> np
 # ---------------------------------------------------------------------------------------------
 
 
-def logits_to_confidence(logits, out_size, align_corners: bool, grid_stride: int = 16) -> np.ndarray:
-    """``round(255 * max softmax)`` of the upsampled logits, uint8 (H, W), approximately.
+CONFIDENCE_RULES = ("max", "margin")
+
+
+def logits_to_confidence(logits, out_size, align_corners: bool, grid_stride: int = 16, rule: str = "max") -> np.ndarray:
+    """``round(255 * max softmax)`` of the upsampled logits, uint8 (H, W), approximately; with
+    ``rule="margin"`` the top-1 minus the top-2 probability (low where two classes compete).
 
     Exact (every class, torch's coordinate mapping) on a grid of points every ``grid_stride``
     output pixels, placed where ``cv2.resize``'s half-pixel bilinear mapping puts its samples,
@@ -284,8 +306,12 @@ def logits_to_confidence(logits, out_size, align_corners: bool, grid_stride: int
     top = np.take(cols_done, row_lo, axis=1)
     grid = top + (np.take(cols_done, row_hi, axis=1) - top) * row_frac[:, None]  # (C, grid_h, grid_w)
     grid -= grid.max(0)
-    exp_sum = cv2.exp(grid.reshape(grid.shape[0], -1)).sum(0).reshape(grid_h, grid_w)
-    confidence = cv2.convertScaleAbs((255.0 / exp_sum).astype(_F32))  # the max contributes exp(0) = 1
+    exp = cv2.exp(grid.reshape(grid.shape[0], -1))
+    exp_sum = exp.sum(0).reshape(grid_h, grid_w)
+    top = 1.0  # the max contributes exp(0) = 1
+    if _check_rule(rule) == "margin" and exp.shape[0] > 1:
+        top = 1.0 - np.partition(exp, -2, axis=0)[-2].reshape(grid_h, grid_w)
+    confidence = cv2.convertScaleAbs((255.0 * top / exp_sum).astype(_F32))
     if (grid_h, grid_w) == (height, width):
         return confidence
     return cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -326,7 +326,8 @@ def numpy_to_compressed(
     msg = CompressedImage()
     if header is not None:
         msg.header = header
-    stored = "bgr8" if encoding in ("rgb8", "bgr8") else encoding
+    # compressed_image_transport names the stored order of colour images only ("mono8; png compressed ")
+    stored = "bgr8" if encoding in ("rgb8", "bgr8") else ""
     msg.format = f"{encoding}; {codec} compressed {stored}"
     msg.data = _byte_array(encoded)
     return msg

@@ -1,12 +1,15 @@
 """``seg_node``: camera images in, segmentation masks out. A thin adapter over the engine.
 
 Subscribes ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage)
-with sensor-data QoS (REP-2003; reliability and depth settable), runs
-:class:`narrow_seg_ros.inference.engine.Segmenter` in a worker thread on the newest frame only
-(stale frames are dropped and counted), and publishes ``~/mask`` (mono8 class ids, 255 =
-unlabeled), ``~/color_mask`` and ``~/overlay`` (rgb8), ``~/confidence`` (mono8) and the latched
-``~/label_info``, every output with the input header unchanged. Outputs nobody subscribes to are
-not computed. Health goes to ``/diagnostics`` and to a periodic one-line log.
+with sensor-data QoS (REP-2003; reliability and depth settable) and the camera's ``camera_info``
+beside it (image_transport's convention), runs :class:`narrow_seg_ros.inference.engine.Segmenter`
+in a worker thread on the newest frame only (stale frames are dropped and counted), and publishes
+``~/mask`` (mono8 class ids, 255 = unlabeled) and ``~/mask/compressed`` (lossless PNG),
+``~/color_mask`` and ``~/overlay`` (rgb8), ``~/confidence`` (mono8), ``~/camera_info`` (the
+camera's, scaled to the masks), every output with the input header unchanged and at the size
+``output_size`` chooses; and the latched ``~/label_info`` (vision_msgs/LabelInfo, where
+vision_msgs is installed) and ``~/label_info_json``. Outputs nobody subscribes to are not
+computed. Health goes to ``/diagnostics`` and to a periodic one-line log.
 """
 
 from __future__ import annotations
@@ -21,12 +24,24 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
 from ..resources import SHIPPED_MODELS
-from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb, numpy_to_image
+from .camera_info import parse_output_size, scale_camera_info
+from .image_conversion import (
+    ImageConversionError,
+    compressed_to_rgb,
+    image_to_rgb,
+    numpy_to_compressed,
+    numpy_to_image,
+)
 from .runtime import run_node
+
+try:  # on any ROS install; the pip-only set-up lacks it and publishes the JSON form alone
+    from vision_msgs.msg import LabelInfo, VisionClass
+except ImportError:
+    LabelInfo = VisionClass = None
 
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
@@ -62,6 +77,27 @@ PARAMETERS = {
         True,
         {"integer_range": [IntegerRange(from_value=1, to_value=1000, step=0)]},
     ),
+    "output_size": (
+        "camera",
+        "size of every output: camera (the image's), network (its input size), reference (the size "
+        "on reference/camera_info, e.g. a depth camera's) or WxH",
+        True,
+        {},
+    ),
+    "confidence_rule": ("max", "~/confidence: max (max softmax probability) or margin (top-1 - top-2)", True, {}),
+    "confidence_threshold": (
+        0.0,
+        "pixels whose confidence is below this become 255 (unlabeled) in ~/mask; 0 = off (LabelInfo's threshold)",
+        True,
+        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)]},
+    ),
+    "label_groups": ("", "YAML file grouping the model's classes; ~/mask and ~/label_info then carry groups", True, {}),
+    "label_info_period": (
+        1.0,
+        "seconds between re-sent ~/label_info messages (stamped with the latest frame); 0 = once",
+        True,
+        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=3600.0, step=0.0)]},
+    ),
     "publish_color": (True, "compute and publish ~/color_mask", False, {}),
     "publish_overlay": (True, "compute and publish ~/overlay", False, {}),
     "publish_confidence": (False, "compute and publish ~/confidence", False, {}),
@@ -89,6 +125,7 @@ CHOICES = {
     "resize_mode": ("stretch", "keep_aspect"),
     "qos_reliability": ("best_effort", "reliable"),
     "model": tuple(SHIPPED_MODELS),
+    "confidence_rule": ("max", "margin"),
 }
 
 
@@ -122,21 +159,31 @@ class SegNode(Node):
             )
         self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
         self._validate(self.params)
+        self.output_size = parse_output_size(self.params["output_size"])
         self.segmenter = (segmenter_factory or build_segmenter)(self.params)
+        self.groups = build_groups(self.params, self.segmenter)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.pub_mask = self.create_publisher(Image, "~/mask", 1)
+        self.pub_mask_png = self.create_publisher(CompressedImage, "~/mask/compressed", 1)
         self.pub_color = self.create_publisher(Image, "~/color_mask", 1)
         self.pub_overlay = self.create_publisher(Image, "~/overlay", 1)
         self.pub_confidence = self.create_publisher(Image, "~/confidence", 1)
+        self.pub_camera_info = self.create_publisher(CameraInfo, "~/camera_info", 1)
         latched = QoSProfile(
             depth=1,
             reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
             history=HistoryPolicy.KEEP_LAST,
         )
-        self.pub_label_info = self.create_publisher(String, "~/label_info", latched)
-        self.pub_label_info.publish(String(data=label_info_json(self.segmenter)))
+        self.pub_label_json = self.create_publisher(String, "~/label_info_json", latched)
+        self.pub_label_json.publish(String(data=label_info_json(self.segmenter, self.groups)))
+        self.pub_label_info = None
+        if LabelInfo is not None:
+            self.pub_label_info = self.create_publisher(LabelInfo, "~/label_info", latched)
+            self._publish_label_info(None)
+            if self.params["label_info_period"] > 0:
+                self.create_timer(self.params["label_info_period"], lambda: self._publish_label_info(self._last_header))
         self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         qos = QoSProfile(
@@ -151,6 +198,13 @@ class SegNode(Node):
             self.sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
         else:
             self.sub = self.create_subscription(Image, "image", self._on_image, qos)
+        # image_transport's convention: camera_info beside the (resolved, remapped) image topic
+        base = self.sub.topic_name.removesuffix("/compressed")
+        self.camera_info = self.reference_info = self._last_header = None
+        info_topic = f"{base.rsplit('/', 1)[0]}/camera_info"
+        self.sub_info = self.create_subscription(CameraInfo, info_topic, self._on_camera_info, qos)
+        if self.output_size == "reference":
+            self.create_subscription(CameraInfo, "reference/camera_info", self._on_reference_info, qos)
 
         # newest-frame slot shared with the worker
         self._lock = threading.Condition()
@@ -166,6 +220,8 @@ class SegNode(Node):
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
         if self.params["log_period"] > 0:
             self.create_timer(self.params["log_period"], self._log_status)
+        label_topics = "~/label_info (vision_msgs/LabelInfo) and " if self.pub_label_info else ""
+        self.get_logger().info(f"labels on {label_topics}~/label_info_json (std_msgs/String, JSON with colors)")
         self.get_logger().info(
             f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[0]}x{self.segmenter.input_size[1]} (HxW), "
             f"subscribed to {self.sub.topic_name} ({self.params['qos_reliability']}, depth {self.params['qos_depth']})"
@@ -183,6 +239,10 @@ class SegNode(Node):
             raise ConfigurationError(f"parameter device={device!r}: use auto, cpu, cuda or cuda:N")
         if p["fp16"] and device == "cpu":
             raise ConfigurationError("parameter fp16=true needs a CUDA device, but device=cpu")
+        try:
+            parse_output_size(p["output_size"])
+        except ValueError as exc:
+            raise ConfigurationError(f"parameter {exc}") from exc
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for param in params:
@@ -194,6 +254,20 @@ class SegNode(Node):
         return SetParametersResult(successful=True)
 
     # -------------------------------------------------------------------- data path
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
+
+    def _on_reference_info(self, msg: CameraInfo) -> None:
+        self.reference_info = msg
+
+    def _publish_label_info(self, header) -> None:
+        names = self.groups.names if self.groups else self.segmenter.class_names
+        msg = LabelInfo(threshold=float(self.params["confidence_threshold"]))
+        if header is not None:
+            msg.header = header
+        msg.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(names)]
+        self.pub_label_info.publish(msg)
+
     def _on_image(self, msg) -> None:
         now = time.monotonic()
         self._in_rate.tick(now)
@@ -218,6 +292,9 @@ class SegNode(Node):
             except ImageConversionError as exc:
                 self.stats["invalid"] += 1
                 self._throttled_error("invalid", f"dropped invalid frame: {exc}")
+            except LookupError as exc:  # an input the outputs need has not arrived yet
+                self.stats["dropped"] += 1
+                self._throttled_error("waiting", f"dropped frame: {exc}")
             except Exception as exc:  # keep serving whatever one frame did
                 self.stats["failed"] += 1
                 self._throttled_error(type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}")
@@ -225,28 +302,60 @@ class SegNode(Node):
     def _wanted(self, publisher, flag: str | None = None) -> bool:
         return (flag is None or self.params[flag]) and publisher.get_subscription_count() > 0
 
+    def _target_size(self, image_shape) -> tuple[int, int] | None:
+        """(H, W) of the outputs; None for the camera's own size. ValueError while the reference
+        camera_info has not arrived."""
+        if self.output_size == "camera":
+            return None
+        if self.output_size == "network":
+            return tuple(self.segmenter.input_size)
+        if self.output_size == "reference":
+            info = self.reference_info
+            if info is None or not info.width:
+                raise LookupError(f"no camera_info on {self._reference_topic()} yet: output_size=reference waits")
+            return info.height, info.width
+        return self.output_size
+
+    def _reference_topic(self) -> str:
+        return self.resolve_topic_name("reference/camera_info")
+
     def _process(self, msg, received: float) -> None:
         want_mask = self._wanted(self.pub_mask)
+        want_png = self._wanted(self.pub_mask_png)
+        want_info = self._wanted(self.pub_camera_info)
         want_color = self._wanted(self.pub_color, "publish_color")
         want_overlay = self._wanted(self.pub_overlay, "publish_overlay")
         want_conf = self._wanted(self.pub_confidence, "publish_confidence")
-        if not (want_mask or want_color or want_overlay or want_conf):
+        if not (want_mask or want_png or want_info or want_color or want_overlay or want_conf):
             return  # nobody listens: compute nothing
         if isinstance(msg, CompressedImage):
             image, encoding = compressed_to_rgb(msg)
         else:
             image, encoding = image_to_rgb(msg)
+        threshold = float(self.params["confidence_threshold"])
         result = self.segmenter.segment(
             image,
             encoding,
-            confidence=want_conf,
+            output_size=self._target_size(image.shape),
+            confidence=want_conf or threshold > 0,
             color=want_color,
             overlay=want_overlay,
             overlay_alpha=float(self.params["overlay_alpha"]),
+            confidence_rule=self.params["confidence_rule"],
         )
-        header = msg.header
+        header = self._last_header = msg.header
+        mask = result.mask
+        if threshold > 0:
+            mask = mask.copy()
+            mask[result.confidence < round(threshold * 255)] = 255
+        if self.groups is not None:
+            mask = self.groups.apply(mask)
         if want_mask:
-            self.pub_mask.publish(numpy_to_image(result.mask, "mono8", header))
+            self.pub_mask.publish(numpy_to_image(mask, "mono8", header))
+        if want_png:  # lossless: a class mask must never go through JPEG
+            self.pub_mask_png.publish(numpy_to_compressed(mask, "mono8", "png", header))
+        if want_info and self.camera_info is not None:
+            self.pub_camera_info.publish(scale_camera_info(self.camera_info, *mask.shape, header))
         if want_color:
             self.pub_color.publish(numpy_to_image(result.color, "rgb8", header))
         if want_overlay:
@@ -310,13 +419,22 @@ class SegNode(Node):
         return super().destroy_node()
 
 
-def label_info_json(segmenter) -> str:
-    """Class ids, names and rgb colors; 255 is 'unlabeled' in ~/mask."""
-    classes = [
-        {"id": i, "name": name, "color": [int(c) for c in segmenter.palette[i]]}
-        for i, name in enumerate(segmenter.class_names)
-    ]
+def label_info_json(segmenter, groups=None) -> str:
+    """Class (or group) ids, names and rgb colors; 255 is 'unlabeled' in ~/mask."""
+    names, palette = (groups.names, groups.palette) if groups else (segmenter.class_names, segmenter.palette)
+    classes = [{"id": i, "name": name, "color": [int(c) for c in palette[i]]} for i, name in enumerate(names)]
     return json.dumps({"classes": classes, "ignore_id": 255, "ignore_name": "unlabeled"})
+
+
+def build_groups(params: dict, segmenter):
+    if not params["label_groups"]:
+        return None
+    from ..inference.groups import load_groups
+
+    try:
+        return load_groups(params["label_groups"], segmenter.class_names, segmenter.palette)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
 
 
 def build_segmenter(params: dict):
