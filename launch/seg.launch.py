@@ -3,11 +3,16 @@
 Starts seg_node with config/seg.yaml (or `params_file:=`); `demo:=true` adds image_player publishing the
 shipped synthetic street sequence (or `demo_source:=<folder|video>`), so the pipeline runs with no camera.
 weights/model/backend/device/use_compressed override the parameter file only when given.
+The launch stops as a whole when seg_node exits, with a non-zero code when it failed (a bad
+configuration: its one FATAL line says why); a params_file that does not exist is an error too.
 """
 
+from pathlib import Path
+
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessExit
 from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -22,23 +27,33 @@ OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_c
 
 def _seg_node(context):
     arg = LaunchConfiguration
+    params_file = arg("params_file").perform(context)
+    if not Path(params_file).is_file():  # launch_ros would only warn and start the node on its defaults
+        raise RuntimeError(f"params_file {params_file} does not exist")
     overrides = {
         name: ParameterValue(arg(name), value_type=kind)
         for name, kind in OVERRIDES.items()
         if arg(name).perform(context) != ""
     }
-    return [
-        Node(
-            package="narrow_seg_ros",
-            executable="seg_node",
-            name="seg_node",
-            namespace=arg("namespace"),
-            parameters=[arg("params_file"), overrides],
-            remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
-            output="screen",
-            emulate_tty=True,
-        )
-    ]
+    node = Node(
+        package="narrow_seg_ros",
+        executable="seg_node",
+        name="seg_node",
+        namespace=arg("namespace"),
+        parameters=[arg("params_file"), overrides],
+        remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
+        output="screen",
+        emulate_tty=True,
+    )
+    return [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_on_seg_node_exit))]
+
+
+def _on_seg_node_exit(event, context):
+    if context.is_shutdown:  # the launch is stopping (Ctrl-C): the node's exit is part of it
+        return None
+    if event.returncode != 0:  # launch turns an exception into its own shutdown and exit code 1
+        raise RuntimeError(f"seg_node exited with code {event.returncode}: stopping the launch")
+    return Shutdown(reason="seg_node exited")
 
 
 def _rviz(context):
@@ -75,7 +90,10 @@ def generate_launch_description():
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "seg.yaml"])),
         DeclareLaunchArgument("weights", default_value="", description="weights file" + from_file + " (shipped)"),
         DeclareLaunchArgument(
-            "model", default_value="", description="shipped model: ndnet45 | ndnet45_fcn8 | vnet" + from_file
+            "model",
+            default_value="",
+            description="shipped model: ndnet45_fcn8_camvid | vnet_camvid | ndnet45_synth | ndnet45_fcn8_synth | vnet_synth"
+            + from_file,
         ),
         DeclareLaunchArgument("backend", default_value="", description="auto | torch | onnxruntime" + from_file),
         DeclareLaunchArgument("device", default_value="", description="auto | cpu | cuda | cuda:N" + from_file),

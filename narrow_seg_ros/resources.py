@@ -10,8 +10,15 @@ import sys
 from pathlib import Path
 
 PACKAGE = "narrow_seg_ros"
-# shipped model name → file under models/ (ndnet45_fcn8: NDNet45 with the FCN-8s decoder)
-SHIPPED_MODELS = {"ndnet45": "ndnet45_synth.pt", "ndnet45_fcn8": "ndnet45_fcn8_synth.pt", "vnet": "vnet_synth.pt"}
+# shipped model name → file under models/ (models/README.md has a card for each): real-road
+# models trained on CamVid (11 classes) first, then those trained on synthetic scenes (Cityscapes' 19)
+SHIPPED_MODELS = {
+    name: f"{name}.pt"
+    for name in ("ndnet45_fcn8_camvid", "vnet_camvid", "ndnet45_synth", "ndnet45_fcn8_synth", "vnet_synth")
+}
+DEFAULT_MODEL = "ndnet45_fcn8_camvid"  # the best real-road model: what a real camera needs
+# the demo plays the shipped synthetic sequence (CamVid's frames cannot be shipped): its own domain
+DEMO_MODEL = "ndnet45_fcn8_synth"
 
 
 def share_dirs() -> list[Path]:

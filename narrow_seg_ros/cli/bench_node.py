@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from ..resources import SHIPPED_MODELS
+from ..resources import DEMO_MODEL, SHIPPED_MODELS
 from .common import int_at_least, parse_size, print_json
 
 FRAMES = 4
@@ -24,7 +24,7 @@ FRAMES = 4
 def add_parser(sub) -> None:
     p = sub.add_parser("bench-node", help="seg_node publish→mask latency vs the engine alone")
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
-    p.add_argument("--model", default="ndnet45", choices=tuple(SHIPPED_MODELS))
+    p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--backend", default="auto")
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
     p.add_argument("--frames", type=int_at_least(1), default=30)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..resources import SHIPPED_MODELS
+from ..resources import DEMO_MODEL, SHIPPED_MODELS
 from .common import int_at_least
 
 NODE_STARTUP_TIMEOUT_S = 180
@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rate", type=float, default=10.0, help="player rate in Hz")
     p.add_argument("--source", default="", help="image folder or video (default: the shipped demo sequence)")
     p.add_argument("--weights", default="", help="weights file (default: shipped weights of --model)")
-    p.add_argument("--model", default="ndnet45", choices=tuple(SHIPPED_MODELS))
+    p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--backend", default="auto")
     p.add_argument("--out", default="runs/demo", help="where overlays and masks are written")
     p.add_argument("--save", type=int_at_least(0), default=10, help="how many frames to save (overlay + mask PNGs)")

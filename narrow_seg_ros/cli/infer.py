@@ -28,7 +28,7 @@ def _frames(source: Path):
     """(name, bgr frame) pairs from a folder (recursively) or a video."""
     import cv2
 
-    from ..ros.image_player import list_frames
+    from ..data.frames import list_frames
 
     if source.is_dir():
         for path in list_frames(source):
@@ -54,7 +54,7 @@ def _frames(source: Path):
 def _count(source: Path) -> int | None:
     import cv2
 
-    from ..ros.image_player import list_frames
+    from ..data.frames import list_frames
 
     if source.is_dir():
         return len(list_frames(source))

@@ -16,79 +16,34 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from ..data.frames import FrameSource
 from .image_conversion import numpy_to_compressed, numpy_to_image
 from .runtime import run_node
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff"}
-
-
-def list_frames(source: Path) -> list[Path]:
-    """Image files under ``source`` (recursively, sorted: a Cityscapes split plays city by city)."""
-    frames = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and "gtFine" not in p.parts)
-    if not frames:
-        raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {source}")
-    return frames
-
-
-class FrameSource:
-    """Frames from a folder (preloaded: steady rate) or a video file (read as played), as bgr8."""
-
-    def __init__(self, source: str, loop: bool, max_preload: int = 300):
-        path = Path(source)
-        self.loop = loop
-        self.video = None
-        self.index = 0
-        if path.is_dir():
-            files = list_frames(path)[:max_preload]
-            self.frames = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in files]
-            if any(f is None for f in self.frames):
-                raise ValueError(f"could not read every image under {path}")
-        elif path.is_file():
-            self.video = cv2.VideoCapture(str(path))
-            if not self.video.isOpened():
-                raise ValueError(f"cannot open video {path}")
-            self.frames = []
-        else:
-            raise ValueError(f"source {source!r} is neither a folder of images nor a video file")
-
-    def next(self):
-        """The next bgr8 frame, or None when the source is exhausted (and not looping)."""
-        if self.video is not None:
-            ok, frame = self.video.read()
-            if not ok and self.loop:
-                self.video.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, frame = self.video.read()
-            return frame if ok else None
-        if self.index >= len(self.frames):
-            if not self.loop:
-                return None
-            self.index = 0
-        frame = self.frames[self.index]
-        self.index += 1
-        return frame
+# name: (default, description, extra descriptor fields)
+PARAMETERS = {
+    "source": ("", "image folder or video; empty = the shipped demo sequence", {}),
+    "rate": (
+        10.0,
+        "frames per second",
+        {"floating_point_range": [FloatingPointRange(from_value=0.1, to_value=1000.0, step=0.0)]},
+    ),
+    "loop": (True, "restart at the end", {}),
+    "frame_id": ("camera", "header.frame_id", {}),
+    "encoding": ("bgr8", "bgr8 or rgb8", {}),
+    "publish_compressed": (False, "also publish image/compressed (jpeg)", {}),
+    "reliable": (False, "reliable instead of best effort", {}),
+    "max_frames": (0, "stop after N frames; 0 = never", {}),
+    "wait_for_subscribers": (0, "publish nothing until N subscriptions match (as ros2 topic pub -w N)", {}),
+}
 
 
 class ImagePlayer(Node):
     def __init__(self, **kwargs):
         super().__init__("image_player", **kwargs)
-        rate_range = FloatingPointRange(from_value=0.1, to_value=1000.0, step=0.0)
-        self.declare_parameter("source", "", ParameterDescriptor(description="image folder or video; empty = demo"))
-        self.declare_parameter(
-            "rate", 10.0, ParameterDescriptor(description="frames per second", floating_point_range=[rate_range])
-        )
-        self.declare_parameter("loop", True, ParameterDescriptor(description="restart at the end"))
-        self.declare_parameter("frame_id", "camera", ParameterDescriptor(description="header.frame_id"))
-        self.declare_parameter("encoding", "bgr8", ParameterDescriptor(description="bgr8 or rgb8"))
-        self.declare_parameter("publish_compressed", False, ParameterDescriptor(description="also jpeg"))
-        self.declare_parameter("reliable", False, ParameterDescriptor(description="reliable instead of best effort"))
-        self.declare_parameter("max_frames", 0, ParameterDescriptor(description="stop after N frames; 0 = never"))
-        self.declare_parameter(
-            "wait_for_subscribers",
-            0,
-            ParameterDescriptor(description="publish nothing until N subscriptions match (as ros2 topic pub -w N)"),
-        )
-        names = ("source", "rate", "loop", "frame_id", "encoding", "publish_compressed", "reliable", "max_frames")
-        p = {n: self.get_parameter(n).value for n in (*names, "wait_for_subscribers")}
+        for name, (default, description, extra) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=description, **extra))
+        p = {n: self.get_parameter(n).value for n in PARAMETERS}
         if p["encoding"] not in ("bgr8", "rgb8"):
             raise ValueError(f"parameter encoding={p['encoding']!r} is not bgr8 or rgb8")
         if p["wait_for_subscribers"] < 0:
@@ -144,7 +99,8 @@ def default_demo_source() -> Path:
 
 
 def main(args=None) -> int:
-    return run_node(ImagePlayer, "image_player", args)
+    usage = {name: (default, description) for name, (default, description, _) in PARAMETERS.items()}
+    return run_node(ImagePlayer, "image_player", args, usage=(__doc__, usage))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import rclpy
@@ -11,8 +12,14 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 
-def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)) -> int:
-    """Build the node with ``factory()``; bad configuration → one line on stderr and exit code 2."""
+def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,), usage=None) -> int:
+    """Build the node with ``factory()``; bad configuration → one line on stderr and exit code 2.
+    ``usage`` = (description, {parameter: (default, description)}): printed for ``-h``/``--help``."""
+    argv = sys.argv[1:] if args is None else list(args)
+    own = argv[: argv.index("--ros-args")] if "--ros-args" in argv else argv
+    if usage is not None and ({"-h", "--help"} & set(own)):
+        print_usage(name, *usage)
+        return 0
     rclpy.init(args=args)
     try:
         node = factory()
@@ -20,6 +27,9 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
         print(f"[{name}] FATAL: bad configuration: {exc}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return 2
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while loading the model
+        rclpy.try_shutdown()
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException, SystemExit):
@@ -30,9 +40,20 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
         if rclpy.ok():
             raise
     finally:
+        # a terminal's Ctrl-C reaches the whole process group, and ros2 launch sends its own SIGINT
+        # too: a second one must not interrupt the shutdown that the first one started
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def print_usage(name: str, description: str, parameters: dict) -> None:
+    print(f"usage: ros2 run narrow_seg_ros {name} [--ros-args -p NAME:=VALUE ... -r FROM:=TO ...]\n")
+    print((description or "").strip() + "\n\nparameters (default):")
+    width = max(len(n) for n in parameters)
+    for pname, (default, text) in parameters.items():
+        print(f"  {pname:<{width}}  {text} ({default!r})")
 
 
 def keep_dds_on_this_host() -> None:

@@ -27,7 +27,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-from ..resources import SHIPPED_MODELS
+from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
 from .camera_info import parse_output_size, scale_camera_info
 from .image_conversion import (
     ImageConversionError,
@@ -46,7 +46,7 @@ except ImportError:
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
     "weights": ("", "weights file (.pt) or exported .onnx; empty = the shipped weights of `model`", True, {}),
-    "model": ("ndnet45", f"shipped model used when `weights` is empty: {', '.join(SHIPPED_MODELS)}", True, {}),
+    "model": (DEFAULT_MODEL, f"shipped model used when `weights` is empty: {', '.join(SHIPPED_MODELS)}", True, {}),
     "backend": ("auto", "auto, torch or onnxruntime", True, {}),
     "device": ("auto", "auto, cpu, cuda, cuda:N", True, {}),
     "fp16": (False, "half precision on CUDA", True, {}),
@@ -458,7 +458,8 @@ def build_segmenter(params: dict):
 
 
 def main(args=None) -> int:
-    return run_node(SegNode, "seg_node", args, config_errors=(ConfigurationError,))
+    usage = {name: (default, description) for name, (default, description, _, _) in PARAMETERS.items()}
+    return run_node(SegNode, "seg_node", args, config_errors=(ConfigurationError,), usage=(__doc__, usage))
 
 
 if __name__ == "__main__":
