@@ -297,3 +297,50 @@ def test_help_prints_usage_and_starts_nothing(executable, parameter):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"usage: ros2 run narrow_seg_ros {executable}") and parameter in proc.stdout
     assert "ready" not in proc.stdout + proc.stderr and "playing" not in proc.stdout + proc.stderr
+
+
+def test_camera_is_subscribed_only_while_an_output_is(ros, weights_file):
+    """As image_proc: no output subscriber, no camera subscription (frames are not even
+    deserialised), and /diagnostics says idle (OK); a subscriber coming brings the camera
+    subscription, its leaving takes it away again."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    node = start_node(weights_file, "diagnostics_period:=0.2")
+    statuses = []
+    diag = ros.create_subscription(DiagnosticArray, "/diagnostics", lambda m: statuses.extend(m.status), 10)
+    collect = None
+    try:
+        wait_for_node(ros, node)
+        spin = Collector(ros, []).spin_until
+        assert spin(lambda: any("idle" in s.message for s in statuses), 30), [s.message for s in statuses]
+        idle = [s for s in statuses if "idle" in s.message][-1]
+        assert idle.level == DiagnosticStatus.OK and idle.message == "idle: no subscribers to any output"
+        assert ros.count_subscribers("/image") == 0
+        collect = Collector(ros, ["/seg_node/color_mask"])
+        assert spin(lambda: ros.count_subscribers("/image") == 1, 30), "no camera subscription with a listener"
+        collect.close()
+        collect = None
+        assert spin(lambda: ros.count_subscribers("/image") == 0, 30), "camera subscription kept without listeners"
+    finally:
+        if collect is not None:
+            collect.close()
+        ros.destroy_subscription(diag)
+        log = stop(node)
+    assert "Traceback" not in log
+
+
+def test_diagnostics_levels():
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from narrow_seg_ros.ros.seg_node import diagnose
+
+    base = {"input_rate_hz": 10.0, "processed_rate_hz": 9.5, "error_rate_hz": 0.0, "invalid": 0, "failed": 0}
+    assert diagnose(base, True, "/image") == (DiagnosticStatus.OK, "segmenting")
+    assert diagnose({**base, "input_rate_hz": 0.0, "processed_rate_hz": 0.0}, False, "/image")[0] == DiagnosticStatus.OK
+    level, message = diagnose({**base, "processed_rate_hz": 2.0}, True, "/image")
+    assert level == DiagnosticStatus.WARN and "slower than camera" in message
+    level, message = diagnose({**base, "input_rate_hz": 0.0, "processed_rate_hz": 0.0}, True, "/image")
+    assert level == DiagnosticStatus.WARN and message == "no images on /image"
+    level, message = diagnose({**base, "error_rate_hz": 6.0, "invalid": 30}, True, "/image")
+    assert level == DiagnosticStatus.ERROR and "invalid 30" in message
+    assert diagnose({**base, "error_rate_hz": 1.0}, True, "/image")[0] == DiagnosticStatus.OK  # an occasional bad frame

@@ -18,6 +18,7 @@ import json
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -194,24 +195,28 @@ class SegNode(Node):
             else ReliabilityPolicy.BEST_EFFORT,
             durability=qos_profile_sensor_data.durability,
         )
-        if self.params["use_compressed"]:
-            self.sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos)
-        else:
-            self.sub = self.create_subscription(Image, "image", self._on_image, qos)
+        # the camera is subscribed only while some output has a subscriber (as image_proc does):
+        # a 6 MB frame nobody needs is not even deserialised
+        self._image_qos = qos
+        self.image_type, name = (
+            (CompressedImage, "image/compressed") if self.params["use_compressed"] else (Image, "image")
+        )
+        self.image_topic = self.resolve_topic_name(name)
+        self.sub = self.sub_info = None
         # image_transport's convention: camera_info beside the (resolved, remapped) image topic
-        base = self.sub.topic_name.removesuffix("/compressed")
+        base = self.image_topic.removesuffix("/compressed")
+        self.info_topic = f"{base.rsplit('/', 1)[0]}/camera_info"
         self.camera_info = self.reference_info = self._last_header = None
-        info_topic = f"{base.rsplit('/', 1)[0]}/camera_info"
-        self.sub_info = self.create_subscription(CameraInfo, info_topic, self._on_camera_info, qos)
         if self.output_size == "reference":
             self.create_subscription(CameraInfo, "reference/camera_info", self._on_reference_info, qos)
+        self.create_timer(0.25, self._update_subscription)
 
         # newest-frame slot shared with the worker
         self._lock = threading.Condition()
         self._pending = None
         self._running = True
         self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0}
-        self._in_rate, self._out_rate = RateMeter(), RateMeter()
+        self._in_rate, self._out_rate, self._error_rate = RateMeter(), RateMeter(), RateMeter()
         self._latency_ms = deque(maxlen=100)
         self._engine_ms = deque(maxlen=100)
         self._last_error_log: dict[str, float] = {}
@@ -223,8 +228,9 @@ class SegNode(Node):
         label_topics = "~/label_info (vision_msgs/LabelInfo) and " if self.pub_label_info else ""
         self.get_logger().info(f"labels on {label_topics}~/label_info_json (std_msgs/String, JSON with colors)")
         self.get_logger().info(
-            f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[0]}x{self.segmenter.input_size[1]} (HxW), "
-            f"subscribed to {self.sub.topic_name} ({self.params['qos_reliability']}, depth {self.params['qos_depth']})"
+            f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[0]}x{self.segmenter.input_size[1]} (HxW); "
+            f"subscribes to {self.image_topic} ({self.params['qos_reliability']}, depth {self.params['qos_depth']}) "
+            f"and {self.info_topic} while an output has a subscriber"
         )
 
     # -------------------------------------------------------------------- parameters
@@ -254,6 +260,30 @@ class SegNode(Node):
         return SetParametersResult(successful=True)
 
     # -------------------------------------------------------------------- data path
+    def _outputs(self):
+        return (self.pub_mask, self.pub_mask_png, self.pub_color, self.pub_overlay, self.pub_confidence,
+                self.pub_camera_info)  # fmt: skip
+
+    def listened(self) -> bool:
+        return any(p.get_subscription_count() > 0 for p in self._outputs())
+
+    def _update_subscription(self) -> None:
+        wanted = self.listened()
+        if wanted and self.sub is None:
+            self.sub = self.create_subscription(self.image_type, self.image_topic, self._on_image, self._image_qos)
+            self.sub_info = self.create_subscription(CameraInfo, self.info_topic, self._on_camera_info, self._image_qos)
+        elif not wanted and self.sub is not None:
+            self.destroy_subscription(self.sub)
+            self.destroy_subscription(self.sub_info)
+            self.sub = self.sub_info = None
+            self._reset_window()
+
+    def _reset_window(self) -> None:
+        """Rates and latencies describe recent work: an idle node reports none."""
+        self._in_rate, self._out_rate, self._error_rate = RateMeter(), RateMeter(), RateMeter()
+        self._latency_ms.clear()
+        self._engine_ms.clear()
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.camera_info = msg
 
@@ -291,13 +321,16 @@ class SegNode(Node):
                 self._process(msg, received)
             except ImageConversionError as exc:
                 self.stats["invalid"] += 1
+                self._error_rate.tick(time.monotonic())
                 self._throttled_error("invalid", f"dropped invalid frame: {exc}")
             except LookupError as exc:  # an input the outputs need has not arrived yet
                 self.stats["dropped"] += 1
                 self._throttled_error("waiting", f"dropped frame: {exc}")
             except Exception as exc:  # keep serving whatever one frame did
                 self.stats["failed"] += 1
-                self._throttled_error(type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}")
+                self._error_rate.tick(time.monotonic())
+                trace = traceback.format_exc()
+                self._throttled_error(type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}\n{trace}")
 
     def _wanted(self, publisher, flag: str | None = None) -> bool:
         return (flag is None or self.params[flag]) and publisher.get_subscription_count() > 0
@@ -381,6 +414,7 @@ class SegNode(Node):
         return {
             "input_rate_hz": round(self._in_rate.rate(now), 2),
             "processed_rate_hz": round(self._out_rate.rate(now), 2),
+            "error_rate_hz": round(self._error_rate.rate(now), 2),
             "latency_ms": round(mean(self._latency_ms), 1),
             "engine_ms": round(mean(self._engine_ms), 1),
             **self.stats,
@@ -390,12 +424,7 @@ class SegNode(Node):
     def _publish_diagnostics(self) -> None:
         h = self.health()
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: segmentation", hardware_id="")
-        if h["received"] == 0 or h["input_rate_hz"] == 0:
-            status.level, status.message = DiagnosticStatus.WARN, f"no images on {self.sub.topic_name}"
-        elif h["processed_rate_hz"] < 0.5 * h["input_rate_hz"]:
-            status.level, status.message = DiagnosticStatus.WARN, "dropping most frames (model slower than camera)"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, "segmenting"
+        status.level, status.message = diagnose(h, self.sub is not None, self.image_topic)
         status.values = [KeyValue(key=k, value=str(v)) for k, v in h.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
@@ -404,6 +433,9 @@ class SegNode(Node):
 
     def _log_status(self) -> None:
         h = self.health()
+        if self.sub is None:
+            self.get_logger().info(f"idle: no subscribers to any output (processed {h['processed']} frames so far)")
+            return
         self.get_logger().info(
             f"in {h['input_rate_hz']:.1f} Hz, out {h['processed_rate_hz']:.1f} Hz, latency {h['latency_ms']:.0f} ms "
             f"(engine {h['engine_ms']:.0f} ms), dropped {h['dropped']}, invalid {h['invalid']}, failed {h['failed']}"
@@ -417,6 +449,24 @@ class SegNode(Node):
                 self._lock.notify_all()
             worker.join(timeout=5)
         return super().destroy_node()
+
+
+def diagnose(health: dict, subscribed: bool, image_topic: str) -> tuple[bytes, str]:
+    """/diagnostics level and message: idle is fine; frames failing or invalid at a sustained rate
+    (at least one in two, over the 5 s window) are an error; no images, or the model keeping up
+    with fewer than half of them, a warning."""
+    if not subscribed:
+        return DiagnosticStatus.OK, "idle: no subscribers to any output"
+    if health["error_rate_hz"] > 0 and health["error_rate_hz"] >= 0.5 * health["input_rate_hz"]:
+        return DiagnosticStatus.ERROR, (
+            f"frames failing or invalid: {health['error_rate_hz']:.1f} Hz of {health['input_rate_hz']:.1f} Hz "
+            f"(invalid {health['invalid']}, failed {health['failed']}; see the log)"
+        )
+    if health["input_rate_hz"] == 0:
+        return DiagnosticStatus.WARN, f"no images on {image_topic}"
+    if health["processed_rate_hz"] < 0.5 * health["input_rate_hz"]:
+        return DiagnosticStatus.WARN, "dropping most frames (model slower than camera)"
+    return DiagnosticStatus.OK, "segmenting"
 
 
 def label_info_json(segmenter, groups=None) -> str:
