@@ -10,12 +10,12 @@ metadata. Writes are atomic (temporary file + ``os.replace``).
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_path
 from .models import build_model, model_label
 
 FORMAT = "narrow_seg_ros.weights/1"
@@ -73,21 +73,9 @@ def uint8_normalization(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    # mode 0666 through the umask, as open() would (mkstemp's 0600 hid weights from a node's user)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """``torch.save`` written atomically (narrow_seg_ros/atomic.py)."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_weights(weights: Weights, path: str | os.PathLike) -> None:

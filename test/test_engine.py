@@ -253,19 +253,22 @@ def test_infer_cli_folder_and_video(ndnet_weights, tmp_path, cli):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
 def test_weights_files_are_readable_as_the_umask_allows(ndnet_weights, tmp_path, umask, mode):
-    """Atomic writes (weights files and checkpoints) end up 0666 & ~umask, as open() would make
-    them, so that a node running as another user can load weights that training wrote."""
+    """Atomic writes (weights files, checkpoints, ONNX exports) end up 0666 & ~umask, as open()
+    would make them, so that a node running as another user can load what training wrote."""
     import os
 
+    from narrow_seg_ros.inference.export import export_onnx
     from narrow_seg_ros.weights import save_weights
 
     old = os.umask(umask)
     try:
         save_weights(load_weights(ndnet_weights), tmp_path / "w.pt")
+        export_onnx(load_weights(ndnet_weights), tmp_path / "w.onnx", size=(64, 128))
     finally:
         os.umask(old)
-    assert (tmp_path / "w.pt").stat().st_mode & 0o777 == mode
-    assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temporary file left
+    for name in ("w.pt", "w.onnx"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.onnx", "w.pt"]  # no temporary file left
 
 
 def test_infer_runs_where_ros_is_absent(ndnet_weights, tmp_path):
@@ -290,3 +293,63 @@ def test_infer_runs_where_ros_is_absent(ndnet_weights, tmp_path):
     proc = subprocess.run([sys.executable, "-c", blocker, *args, "--backend", "torch"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "f0_mask.png").exists()
+
+
+GPU_ORT = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize(
+    "provider, device, available, first",
+    [
+        ("auto", "cuda:1", GPU_ORT, "TensorrtExecutionProvider"),  # TensorRT preferred when present
+        ("auto", "cuda", GPU_ORT[1:], "CUDAExecutionProvider"),
+        ("auto", "cpu", GPU_ORT, "CPUExecutionProvider"),
+        ("cuda", "cuda:1", GPU_ORT, "CUDAExecutionProvider"),
+        ("cpu", "cuda", GPU_ORT, "CPUExecutionProvider"),
+    ],
+)
+def test_provider_chain_with_a_fake_provider_list(provider, device, available, first, tmp_path):
+    """No GPU here: the choice and the options passed to onnxruntime, from a fake provider list."""
+    from narrow_seg_ros.inference.backends import provider_chain
+
+    chain = provider_chain(provider, device, True, available, tmp_path)
+    assert chain[0][0] == first and chain[-1] == ("CPUExecutionProvider", {})
+    index = 1 if device == "cuda:1" else 0
+    for name, options in chain[:-1]:
+        assert options["device_id"] == index, name  # cuda:N reaches every GPU provider
+    if first == "TensorrtExecutionProvider":
+        trt = chain[0][1]
+        assert trt["trt_fp16_enable"] is True and trt["trt_engine_cache_enable"] is True
+        assert trt["trt_engine_cache_path"] == str(tmp_path) and chain[1][0] == "CUDAExecutionProvider"
+
+
+@pytest.mark.parametrize(
+    "provider, device, available, message",
+    [
+        ("tensorrt", "cuda", GPU_ORT[1:], "TensorrtExecutionProvider is not available"),
+        ("cuda", "cpu", GPU_ORT, "needs a CUDA device"),
+        ("openvino", "cpu", GPU_ORT, "provider must be auto, tensorrt, cuda or cpu"),
+    ],
+)
+def test_provider_chain_refuses_what_is_not_there(provider, device, available, message, tmp_path):
+    from narrow_seg_ros.inference.backends import provider_chain
+
+    with pytest.raises(ValueError, match=message):
+        provider_chain(provider, device, False, available, tmp_path)
+
+
+def test_onnx_cache_key_follows_versions_and_model_code(monkeypatch):
+    """A fix in the export or model code, or another torch / onnx / package version, must not be
+    hidden by a warm cache: all of them are in the key."""
+    from narrow_seg_ros.inference import backends
+
+    key = backends.export_code_key()
+    import onnx
+
+    assert f"torch {torch.__version__}" in key and f"onnx {onnx.__version__}" in key
+    backends.export_code_key.cache_clear()
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    try:
+        assert backends.export_code_key() != key
+    finally:
+        backends.export_code_key.cache_clear()

@@ -14,6 +14,7 @@ tensor when the post-processing runs there too (``returns_torch``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -89,17 +90,12 @@ class OnnxRuntimeBackend:
         device: str = "cpu",
         fp16: bool = False,
         threads: int | None = None,
-        provider: str | None = None,
-        trt_cache: str | None = None,
+        provider: str = "auto",
         metadata: dict | None = None,
     ):
         import onnxruntime as ort
 
-        available = ort.get_available_providers()
-        if provider is None:
-            provider = "CPUExecutionProvider" if device == "cpu" else "CUDAExecutionProvider"
-        if provider not in available:
-            raise ValueError(f"onnxruntime provider {provider} is not available here (have: {', '.join(available)})")
+        providers = provider_chain(provider, device, fp16, ort.get_available_providers(), _cache_dir() / "trt")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -110,17 +106,8 @@ class OnnxRuntimeBackend:
         # pool that keeps spinning slows the post-processing that follows by up to 50 %.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         options.add_session_config_entry("session.force_spinning_stop", "1")
-        providers: list = [provider]
-        if provider == "TensorrtExecutionProvider":
-            cache = trt_cache or str(_cache_dir() / "trt")
-            Path(cache).mkdir(parents=True, exist_ok=True)
-            providers = [
-                (provider, {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": cache}),
-                "CUDAExecutionProvider",
-                "CPUExecutionProvider",
-            ]
-        elif provider == "CUDAExecutionProvider":
-            providers = [provider, "CPUExecutionProvider"]
+        if providers[0][0] == TENSORRT:
+            Path(providers[0][1]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.takes_uint8 = self.session.get_inputs()[0].type == "tensor(uint8)"
@@ -142,6 +129,37 @@ class OnnxRuntimeBackend:
         return f"onnxruntime {ort.__version__} {self.provider}"
 
 
+TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+PROVIDERS = {"tensorrt": TENSORRT, "cuda": CUDA, "cpu": CPU}
+
+
+def provider_chain(provider: str, device: str, fp16: bool, available: list[str], trt_cache) -> list[tuple[str, dict]]:
+    """onnxruntime's providers, in order, with their options, for ``provider`` (auto, tensorrt,
+    cuda, cpu) on ``device`` (cpu, cuda, cuda:N). ``auto`` prefers TensorRT, then CUDA on a CUDA
+    device; the CUDA device index goes to both as ``device_id``; TensorRT gets fp16 and its engine
+    cache (the first start builds the engine, later starts load it). ValueError if what was asked
+    for is not available."""
+    if provider not in ("auto", *PROVIDERS):
+        raise ValueError(f"provider must be auto, tensorrt, cuda or cpu, got {provider!r}")
+    on_gpu = device.startswith("cuda")
+    if provider == "auto":
+        provider = next((p for p in ("tensorrt", "cuda") if on_gpu and PROVIDERS[p] in available), "cpu")
+    if provider != "cpu" and not on_gpu:
+        raise ValueError(f"provider {provider} needs a CUDA device, but device is {device!r}")
+    if PROVIDERS[provider] not in available:
+        raise ValueError(
+            f"onnxruntime provider {PROVIDERS[provider]} is not available here (have: {', '.join(available)})"
+        )
+    gpu = {"device_id": int(device.split(":")[1]) if ":" in device else 0}
+    chain = [(CPU, {})]
+    if provider in ("cuda", "tensorrt"):
+        chain.insert(0, (CUDA, gpu))
+    if provider == "tensorrt":
+        options = {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(trt_cache)}
+        chain.insert(0, (TENSORRT, {**gpu, **options}))
+    return chain
+
+
 def onnx_for_weights(
     weights, weights_path, size, opset: int, uint8_input: bool = False, channel_multiple: int = 1
 ) -> Path:
@@ -154,13 +172,35 @@ def onnx_for_weights(
     """
     from .export import export_onnx
 
-    digest = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256(Path(weights_path).read_bytes() + export_code_key().encode()).hexdigest()[:16]
     suffix = ("-u8" if uint8_input else "") + (f"-c{channel_multiple}" if channel_multiple > 1 else "")
     path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}{suffix}.onnx"
     if not path.exists():
         log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
         export_onnx(weights, path, size=size, opset=opset, uint8_input=uint8_input, channel_multiple=channel_multiple)
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def export_code_key() -> str:
+    """What else shapes an exported graph besides the weights and the export options: the package,
+    torch and onnx versions and the source of the models and the exporter, so that a fix in any
+    of them is never hidden by a warm cache."""
+    import onnx
+
+    package = Path(__file__).resolve().parents[1]
+    sources = sorted([*package.glob("models/*.py"), package / "inference" / "export.py", package / "geometry.py"])
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    return f"{_package_version()}|torch {torch.__version__}|onnx {onnx.__version__}|{code}"
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("narrow_seg_ros")
+    except PackageNotFoundError:  # a source tree on PYTHONPATH
+        return "source"
 
 
 def cpu_channel_block() -> int:

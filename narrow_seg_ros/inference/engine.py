@@ -101,7 +101,7 @@ class Segmenter:
         warmup: int = 2,
         compile: bool = False,
         opset: int = 18,
-        provider: str | None = None,
+        provider: str = "auto",
     ):
         """Load a weights file (or an exported ``.onnx``) and build the backend, warmed up."""
         from ..weights import load_weights
@@ -164,7 +164,7 @@ class Segmenter:
         threads: int | None = None,
         resize_mode: str = "stretch",
         warmup: int = 2,
-        provider: str | None = None,
+        provider: str = "auto",
     ):
         """Run from an exported ONNX file alone (its metadata carries classes, palette, mean/std)."""
         from .export import read_onnx_metadata

@@ -14,13 +14,12 @@ those elementwise ops slowly, ~30 ms at 1024x2048; the engine feeds CPU graphs f
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_path
 from ..geometry import padded_size
 from ..weights import Weights, uint8_normalization
 
@@ -76,13 +75,6 @@ def export_metadata(
     }
 
 
-def _atomic_path(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def export_onnx(
     weights: Weights,
     path,
@@ -117,34 +109,36 @@ def export_onnx(
         h = torch.export.Dim("h", min=1, max=4096 // stride)
         w = torch.export.Dim("w", min=1, max=8192 // stride)
         dynamic_shapes = {"image": {0: batch, axes[0]: stride * h, axes[1]: stride * w}}
-    tmp = _atomic_path(path)
-    # torch's exporter writes the weights beside its file as <file>.data; onnx.save below inlines
-    # them into the one file we publish, so the side file is removed with the temporary
-    side_data = tmp.with_name(tmp.name + ".data")
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(tmp),
-                opset_version=opset,
-                input_names=["image"],
-                output_names=["logits"],
-                dynamic_shapes=dynamic_shapes,
-                verbose=False,
-            )
-        proto = onnx.load(str(tmp))
+    with atomic_path(path) as tmp:
+        # torch's exporter writes the weights beside its file as <file>.data; onnx.save below
+        # inlines them into the one file we publish, so the side file is removed
+        side_data = tmp.with_name(tmp.name + ".data")
+        try:
+            _export_graph(wrapper, example, tmp, opset, dynamic_shapes)
+            proto = onnx.load(str(tmp))
+        finally:
+            side_data.unlink(missing_ok=True)
         meta = export_metadata(weights, model, size, full_resolution, uint8_input, channel_multiple)
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        side_data.unlink(missing_ok=True)
     return path
+
+
+def _export_graph(wrapper, example, path, opset: int, dynamic_shapes) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            opset_version=opset,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_shapes=dynamic_shapes,
+            verbose=False,
+        )
 
 
 def read_onnx_metadata(path) -> dict:
@@ -162,14 +156,9 @@ def export_torchscript(weights: Weights, path, size=None, full_resolution: bool 
     size = tuple(size or weights.input_size)
     model = weights.build_model()
     wrapper = ExportWrapper(model, full_resolution).eval()
-    tmp = _atomic_path(path)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(wrapper, torch.zeros(1, 3, *size))
-            extra = {f"{METADATA_KEY}.json": json.dumps(export_metadata(weights, model, size, full_resolution))}
-            torch.jit.save(traced, str(tmp), _extra_files=extra)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(wrapper, torch.zeros(1, 3, *size))
+        extra = {f"{METADATA_KEY}.json": json.dumps(export_metadata(weights, model, size, full_resolution))}
+        torch.jit.save(traced, str(tmp), _extra_files=extra)
     return path

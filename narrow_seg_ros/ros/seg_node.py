@@ -50,6 +50,12 @@ PARAMETERS = {
     "model": (DEFAULT_MODEL, f"shipped model used when `weights` is empty: {', '.join(SHIPPED_MODELS)}", True, {}),
     "backend": ("auto", "auto, torch or onnxruntime", True, {}),
     "device": ("auto", "auto, cpu, cuda, cuda:N", True, {}),
+    "provider": (
+        "auto",
+        "onnxruntime provider: auto (TensorRT, then CUDA, on a CUDA device), tensorrt, cuda or cpu",
+        True,
+        {},
+    ),
     "fp16": (False, "half precision on CUDA", True, {}),
     "input_width": (
         0,
@@ -123,6 +129,7 @@ PARAMETERS = {
 }
 CHOICES = {
     "backend": ("auto", "torch", "onnxruntime"),
+    "provider": ("auto", "tensorrt", "cuda", "cpu"),
     "resize_mode": ("stretch", "keep_aspect"),
     "qos_reliability": ("best_effort", "reliable"),
     "model": tuple(SHIPPED_MODELS),
@@ -502,6 +509,7 @@ def build_segmenter(params: dict):
             input_size=size,
             resize_mode=params["resize_mode"],
             threads=params["threads"] or None,
+            provider=params["provider"],
         )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
