@@ -15,14 +15,22 @@ want="$(sha256sum requirements.lock | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing pinned dependencies (requirements.lock)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "pip==26.3"
-  # --no-deps: the lock is complete, so pip never resolves anything unpinned (e.g. a CUDA torch).
-  .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
+  # --no-deps: the lock is complete, so pip resolves nothing unpinned. torch comes apart, pinned,
+  # with what its build needs: nothing more for a CPU build; PyPI's CUDA build adds its nvidia-*
+  # libraries (a CPU-only machine can use the CPU build from torch's own CPU wheel index instead).
+  grep -v '^torch==' requirements.lock > .venv/requirements-no-torch.txt
+  .venv/bin/python -m pip install --quiet --no-deps -r .venv/requirements-no-torch.txt
+  .venv/bin/python -m pip install --quiet "$(grep '^torch==' requirements.lock)"
   echo "$want" > "$stamp"
 fi
-if ! .venv/bin/python -c "import narrow_seg_ros" 2>/dev/null || [ ! -x .venv/bin/narrow-seg ]; then
+# strict mode: only the narrow_seg_ros package goes on sys.path (compat mode put the repository
+# root there, so `import launch` found ./launch); its link tree lists files, so a change in the
+# package's file list installs again
+files="$(find narrow_seg_ros -name '*.py' | sort | sha256sum | cut -d' ' -f1)"
+if [ "$(cat .venv/.package-files 2>/dev/null)" != "$files" ] || [ ! -x .venv/bin/narrow-seg ]; then
   echo "[setup] installing narrow_seg_ros (editable)"
-  # compat mode: a plain .pth path entry, so a colcon overlay on PYTHONPATH still takes precedence
-  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+  echo "$files" > .venv/.package-files
 fi
 # Test tooling PyPI lacks (launch, launch_ros, ros2cli, vision_msgs), built from ../shared/ros2_src
 # where that folder is beside the checkout (developers, CI): a ROS install has the real ones.

@@ -26,6 +26,39 @@ def test_package_xml_is_format3_ament_python():
     } <= deps
 
 
+# top-level import → its rosdep key in package.xml, or "pip" for what the README's install line adds
+IMPORT_KEYS = {
+    "ament_index_python": "ament_index_python", "cityscapesscripts": "pip", "cv2": "python3-opencv",
+    "diagnostic_msgs": "diagnostic_msgs", "matplotlib": "python3-matplotlib", "numba": "python3-numba",
+    "numpy": "python3-numpy", "onnx": "pip", "onnxruntime": "python3-onnxruntime-pip",
+    "rcl_interfaces": "rcl_interfaces", "rclpy": "rclpy", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
+    "torch": "python3-torch", "tqdm": "python3-tqdm", "vision_msgs": "vision_msgs", "yaml": "python3-yaml",
+}  # fmt: skip
+
+
+def test_package_xml_lists_every_import():
+    """Every third-party module the package imports is a dependency in package.xml (rosdep installs
+    it) or on the README's pip line; a new import without either fails here."""
+    import ast
+
+    found = set()
+    for path in (REPO / "narrow_seg_ros").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    third_party = {
+        name for name in found - set(sys.stdlib_module_names) if name not in ("narrow_seg_ros", "__future__")
+    }
+    assert third_party <= set(IMPORT_KEYS), f"imports without a declared dependency: {third_party - set(IMPORT_KEYS)}"
+    deps = {e.text for e in ET.parse(REPO / "package.xml").getroot().iter("exec_depend")}
+    pip_line = next(line for line in (REPO / "README.md").read_text().splitlines() if "pip install torch==" in line)
+    for name in third_party:
+        key = IMPORT_KEYS[name]
+        assert (key in deps) if key != "pip" else (name in pip_line.split()), (name, key)
+
+
 def test_colcon_layout(colcon_install):
     pkg = colcon_install / "narrow_seg_ros"
     assert (pkg / "share/ament_index/resource_index/packages/narrow_seg_ros").is_file()
