@@ -26,6 +26,7 @@ SUBCOMMANDS = [
     "infer",
     "bench",
     "bench_node",
+    "soak",
     "synth",
 ]
 

@@ -1,0 +1,97 @@
+"""``narrow-seg soak``: seg_node fed a camera stream for minutes; memory and frame counts over time.
+
+Starts ``seg_node`` as a separate process and publishes frames (best effort, as a camera) at
+``--rate`` Hz for ``--minutes``, with a subscriber on ``~/mask`` so the node works. Every minute it
+prints the node's resident memory (``/proc/PID/status``), frames published, masks received and the
+node's own dropped / invalid / failed counts from ``/diagnostics``; at the end, the RSS growth
+from the first minute (start-up and warm-up done) to the last. A leak shows as steady growth.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import numpy as np
+
+from ..resources import DEMO_MODEL, SHIPPED_MODELS
+from .common import int_at_least, parse_size
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("soak", help="seg_node under a camera stream for N minutes: RSS and frame counts")
+    p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
+    p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
+    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
+    p.add_argument("--rate", type=float, default=30.0, help="camera frames per second")
+    p.add_argument("--minutes", type=int_at_least(1), default=10)
+    p.set_defaults(func=run)
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no VmRSS for process {pid}")
+
+
+def run(args) -> int:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from ..resources import shipped_weights
+    from ..ros.image_conversion import numpy_to_image
+    from ..ros.runtime import keep_dds_on_this_host, seg_node_command
+    from .bench import _frames
+
+    keep_dds_on_this_host()
+    weights = args.weights or str(shipped_weights(args.model))
+    messages = [numpy_to_image(np.ascontiguousarray(f[..., ::-1]), "bgr8") for f in _frames(args.size, 4)]
+    cmd = seg_node_command(f"weights:={weights}", "publish_color:=false", "publish_overlay:=false", "log_period:=0.0")
+    node_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rclpy.init()
+    node = rclpy.create_node("soak_camera")
+    pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+    counts = {"published": 0, "masks": 0}
+    health: dict = {}
+    node.create_subscription(Image, "/seg_node/mask", lambda m: counts.__setitem__("masks", counts["masks"] + 1), 10)
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            if status.name.endswith("segmentation"):
+                health.update({kv.key: kv.value for kv in status.values})
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    rows = []
+    try:
+        deadline = time.monotonic() + 180
+        while pub.get_subscription_count() == 0:
+            if node_proc.poll() is not None or time.monotonic() > deadline:
+                raise ValueError(f"seg_node did not start:\n{node_proc.stderr.read()[-2000:]}")
+            rclpy.spin_once(node, timeout_sec=0.2)
+        start = next_frame = time.monotonic()
+        print(f"soak: {args.size[0]}x{args.size[1]} bgr8 at {args.rate} Hz for {args.minutes} min, {weights}")
+        print("minute  rss_mb  published  masks  dropped  invalid  failed")
+        for minute in range(1, args.minutes + 1):
+            while time.monotonic() < start + 60 * minute:
+                if time.monotonic() >= next_frame:
+                    msg = messages[counts["published"] % len(messages)]
+                    msg.header.stamp = node.get_clock().now().to_msg()
+                    pub.publish(msg)
+                    counts["published"] += 1
+                    next_frame += 1.0 / args.rate
+                rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, next_frame - time.monotonic())))
+            row = {"minute": minute, "rss_mb": rss_mb(node_proc.pid), **counts}
+            row.update({k: int(health.get(k, -1)) for k in ("dropped", "invalid", "failed")})
+            rows.append(row)
+            print("  ".join(f"{row[k]:>{len(k)}.0f}" if k == "rss_mb" else f"{row[k]:>{len(k)}}" for k in row))
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        node_proc.terminate()
+        node_proc.wait(timeout=15)
+    growth = rows[-1]["rss_mb"] - rows[0]["rss_mb"]
+    print(f"RSS growth from minute 1 to minute {rows[-1]['minute']}: {growth:+.1f} MB")
+    return 0
