@@ -53,8 +53,8 @@ setup(
     entry_points={
         "console_scripts": [
             "narrow-seg = narrow_seg_ros.cli.main:main",
-            "seg_node = narrow_seg_ros.ros.seg_node:main",
-            "image_player = narrow_seg_ros.ros.image_player:main",
+            "seg_node = narrow_seg_ros.ros.entry:seg_node",
+            "image_player = narrow_seg_ros.ros.entry:image_player",
         ],
     },
 )

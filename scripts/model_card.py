@@ -29,6 +29,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", type=Path)
     p.add_argument("--eval-data", required=True)
+    p.add_argument("--eval-dataset", default="cityscapes", help="cityscapes, camvid or a dataset YAML (eval --dataset)")
+    p.add_argument("--run-dir", type=Path, help="the training run's folder: its wall time goes into the card")
     p.add_argument("--eval-command", required=True, help="how the evaluation set was made")
     p.add_argument(
         "--train-command", required=True, action="append", help="repeat for each stage (e.g. a fine-tune), in order"
@@ -51,7 +53,7 @@ def main() -> int:
     weights = load_weights(args.weights)
     proc = subprocess.run(
         [sys.executable, "-m", "narrow_seg_ros.cli.main", "eval", "--weights", str(args.weights)]
-        + ["--data", args.eval_data, "--json"],
+        + ["--data", args.eval_data, "--dataset", args.eval_dataset, "--json"],
         capture_output=True,
         text=True,
         check=True,
@@ -69,9 +71,13 @@ def main() -> int:
         "train_data": args.train_data or TRAIN_DATA,
         "train_command": args.train_command if len(args.train_command) > 1 else args.train_command[0],
         "iterations": weights.metadata.get("iterations"),  # of the last stage
+        "classes": weights.class_names,
         "sha256": hashlib.sha256(data).hexdigest(),
         "size_bytes": len(data),
     }
+    if args.run_dir:  # from the run's config (written at its start) to its weights file (at its end)
+        started = (args.run_dir / "config.json").stat().st_mtime
+        card["train_minutes"] = round(((args.run_dir / "weights.pt").stat().st_mtime - started) / 60, 1)
     if args.ceiling_json:
         ceiling = json.loads(args.ceiling_json.read_text())
         ceiling_net = (ceiling["model"], ceiling.get("model_options", {}), ceiling["input_size"])

@@ -5,6 +5,7 @@ DDS stays on this host: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, the project's F
 """
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -344,3 +345,25 @@ def test_diagnostics_levels():
     level, message = diagnose({**base, "error_rate_hz": 6.0, "invalid": 30}, True, "/image")
     assert level == DiagnosticStatus.ERROR and "invalid 30" in message
     assert diagnose({**base, "error_rate_hz": 1.0}, True, "/image")[0] == DiagnosticStatus.OK  # an occasional bad frame
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.5, 4.0])
+def test_ctrl_c_at_any_moment_of_start_up_exits_cleanly(weights_file, delay):
+    """The installed seg_node executable interrupted while importing, loading the model or
+    serving: a clean exit, no traceback."""
+    import shutil
+
+    from conftest import VENV_BIN
+
+    executable = shutil.which("seg_node", path=str(VENV_BIN))
+    assert executable, "seg_node is not installed in the environment (scripts/setup.sh)"
+    proc = subprocess.Popen(
+        [executable, "--ros-args", "-p", f"weights:={weights_file}", "-p", "backend:=torch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in out and "KeyboardInterrupt" not in out, out

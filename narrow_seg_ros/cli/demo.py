@@ -50,7 +50,7 @@ def run(args) -> int:
     node_cmd = seg_node_command(
         f"model:={args.model}", f"backend:={args.backend}", "log_period:=5.0", f"weights:={args.weights}"
     )
-    player_cmd = [py, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-p", f"rate:={args.rate}"]
+    player_cmd = [py, "-m", "narrow_seg_ros.ros.entry", "image_player", "--ros-args", "-p", f"rate:={args.rate}"]
     player_cmd += ["-p", f"max_frames:={args.frames}", "-p", "loop:=true", "-p", "reliable:=true"]
     player_cmd += ["-p", "wait_for_subscribers:=1"]  # seg_node's subscription, however slow discovery is
     player_cmd += ["-p", f"source:={args.source}"] if args.source else []

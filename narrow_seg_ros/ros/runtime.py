@@ -75,7 +75,8 @@ def seg_node_command(*overrides: str, params_file: str | None = None) -> list[st
     cmd = [
         sys.executable,
         "-m",
-        "narrow_seg_ros.ros.seg_node",
+        "narrow_seg_ros.ros.entry",
+        "seg_node",
         "--ros-args",
         "--params-file",
         params_file or str(share_file("config", "seg.yaml")),
