@@ -30,6 +30,10 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
     except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C while loading the model
         rclpy.try_shutdown()
         return 0
+    except _rclpy.RCLError:  # Ctrl-C between rclpy.init and the node: its context is already down
+        if rclpy.ok():
+            raise
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException, SystemExit):
