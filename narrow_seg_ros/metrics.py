@@ -41,9 +41,6 @@ class ConfusionMatrix:
         pred = pred.clamp_(0, n - 1)
         self.counts += torch.bincount(target * n + pred, minlength=n * n).reshape(n, n).cpu().numpy()
 
-    def merge(self, other_counts: np.ndarray) -> None:
-        self.counts += other_counts
-
     def iou(self) -> np.ndarray:
         """Per-class IoU; NaN for classes absent from both ground truth and prediction."""
         tp = np.diag(self.counts).astype(np.float64)

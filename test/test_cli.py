@@ -78,13 +78,3 @@ def test_bad_counts_fail_at_the_command_line(cli, tmp_path):
         proc = cli(*argv)
         assert proc.returncode == 2 and message in proc.stderr, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr
-
-
-def test_demo_and_bench_node_offer_every_shipped_model():
-    from narrow_seg_ros.cli.main import build_parser
-    from narrow_seg_ros.resources import SHIPPED_MODELS
-
-    parser = build_parser()
-    for command in ("demo", "bench-node"):
-        for model in SHIPPED_MODELS:
-            assert parser.parse_args([command, "--model", model]).model == model

@@ -17,7 +17,6 @@ _VALID_LABELS = [label for label in _CITYSCAPES_LABELS if label.id >= 0]
 _TRAIN_LABELS = sorted((label for label in _VALID_LABELS if 0 <= label.trainId < IGNORE_INDEX), key=lambda x: x.trainId)
 
 CLASS_NAMES: tuple[str, ...] = tuple(label.name for label in _TRAIN_LABELS)
-NUM_CLASSES = len(CLASS_NAMES)
 PALETTE = np.array([label.color for label in _TRAIN_LABELS], dtype=np.uint8)  # (19, 3) RGB
 NAME_TO_ID: dict[str, int] = {label.name: label.id for label in _VALID_LABELS}
 

@@ -228,6 +228,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         pin_memory=cuda,
         drop_last=True,
         persistent_workers=dcfg["num_workers"] > 0,
+        worker_init_fn=_ignore_stop_signals,
     )
     val_set = open_dataset(dcfg["dataset"], dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
     class_weight = None
