@@ -21,6 +21,8 @@ from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
 
+# what `narrow-seg demo` plays the shipped synthetic sequence with (narrow_seg_ros.resources.DEMO_MODEL)
+DEMO_MODEL = "ndnet45_fcn8_synth"
 # seg_node parameters settable from the command line; empty = the value in params_file
 OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_compressed": bool}
 
@@ -35,6 +37,8 @@ def _seg_node(context):
         for name, kind in OVERRIDES.items()
         if arg(name).perform(context) != ""
     }
+    if arg("demo").perform(context) == "true" and not {"model", "weights"} & overrides.keys():
+        overrides["model"] = DEMO_MODEL  # the synthetic sequence with the model of its own domain
     node = Node(
         package="narrow_seg_ros",
         executable="seg_node",

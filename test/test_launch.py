@@ -82,7 +82,6 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install):
     except (PackageNotFoundError, OSError):
         rviz = "true"  # rviz2 missing: a warning, the rest keeps running
     arguments = ["demo:=true", "demo_rate:=4", "namespace:=robot1", "image:=/cam/image_raw", f"rviz:={rviz}"]
-    arguments.append("model:=ndnet45_fcn8_synth")
     proc = launch(colcon_install, *arguments)
     masks = Collector(ros, ["/robot1/seg_node/mask"], reliable=False)
     try:
@@ -96,5 +95,6 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install):
     assert code == 0, log
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert all(m.encoding == "mono8" for m in masks.msgs["/robot1/seg_node/mask"])
+    assert "input 1024x2048" in log  # demo:=true runs the synthetic model (DEMO_MODEL), not the 360x480 default
     if rviz == "true":
         assert "rviz2 is not installed" in log
