@@ -71,9 +71,12 @@ def test_missing_params_file_is_an_error(ros, colcon_install):
     assert "process started" not in log  # nothing ran on default parameters
 
 
-def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install):
-    """demo:=true in a namespace with a remapped image topic and an integer demo_rate; masks reach a
-    separate subscriber; SIGINT to the launch (Ctrl-C) exits 0 without a traceback."""
+def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install, tmp_path):
+    """demo:=true in a namespace with a remapped image topic, an integer demo_rate and a user's
+    parameter file (its output_size reaches the node); masks reach a separate subscriber; SIGINT to
+    the launch (Ctrl-C) exits 0 without a traceback."""
+    params = tmp_path / "my_seg.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    output_size: 320x240\n    publish_overlay: false\n")
     from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
     try:
@@ -82,6 +85,7 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install):
     except (PackageNotFoundError, OSError):
         rviz = "true"  # rviz2 missing: a warning, the rest keeps running
     arguments = ["demo:=true", "demo_rate:=4", "namespace:=robot1", "image:=/cam/image_raw", f"rviz:={rviz}"]
+    arguments.append(f"params_file:={params}")
     proc = launch(colcon_install, *arguments)
     masks = Collector(ros, ["/robot1/seg_node/mask"], reliable=False)
     try:
@@ -94,7 +98,7 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install):
     code, log = finish(proc, 60)
     assert code == 0, log
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
-    assert all(m.encoding == "mono8" for m in masks.msgs["/robot1/seg_node/mask"])
+    assert all((m.encoding, m.width, m.height) == ("mono8", 320, 240) for m in masks.msgs["/robot1/seg_node/mask"])
     assert "input 1024x2048" in log  # demo:=true runs the synthetic model (DEMO_MODEL), not the 360x480 default
     if rviz == "true":
         assert "rviz2 is not installed" in log

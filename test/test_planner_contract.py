@@ -254,3 +254,37 @@ def test_label_groups_and_threshold_reach_label_info(ros, ndnet_weights, tmp_pat
     for msg in masks:
         values = set(np.unique(image_to_numpy(msg)).tolist())
         assert (msg.width, msg.height) == (160, 120) and values <= {0, 1, 255}
+
+
+def test_network_output_size_applies_to_every_output(ros, ndnet_weights):
+    """output_size=network: mask, PNG mask, confidence, color, overlay and camera_info all at the
+    network's input size (256x512 for these weights), whatever the camera's (480x640 here)."""
+    node = start_seg_node(ndnet_weights, "output_size:=network", "publish_confidence:=true")
+    topics = {"mask": Image, "confidence": Image, "color_mask": Image, "overlay": Image, "camera_info": CameraInfo}
+    got = {name: [] for name in [*topics, "mask/compressed"]}
+    subs = [ros.create_subscription(kind, f"/seg_node/{name}", got[name].append, 10) for name, kind in topics.items()]
+    subs.append(
+        ros.create_subscription(CompressedImage, "/seg_node/mask/compressed", got["mask/compressed"].append, 10)
+    )
+    pub = ros.create_publisher(Image, "/color/image_raw", qos_profile_sensor_data)
+    info_pub = ros.create_publisher(CameraInfo, "/color/camera_info", qos_profile_sensor_data)
+    try:
+        assert spin_until(ros, lambda: pub.get_subscription_count() > 0 or node.poll() is not None, 120)
+        for i in range(4):
+            header = Image().header
+            header.stamp = ros.get_clock().now().to_msg()
+            frame = cv2.resize(np.random.default_rng(i).integers(0, 256, (6, 8, 3), dtype=np.uint8), (640, 480))
+            info_pub.publish(camera_info(640, 480, fx=600.0))
+            pub.publish(numpy_to_image(frame, "rgb8", header))
+            spin_until(ros, lambda: False, 0.5)
+        spin_until(ros, lambda: all(got.values()), 30)
+    finally:
+        log = stop(node)
+        for sub in subs:
+            ros.destroy_subscription(sub)
+    assert all(got.values()), ({k: len(v) for k, v in got.items()}, log)
+    for name in topics:
+        assert all((m.width, m.height) == (512, 256) for m in got[name]), name
+    assert got["camera_info"][-1].k[0] == pytest.approx(600.0 * 512 / 640)
+    decoded = cv2.imdecode(np.frombuffer(bytes(got["mask/compressed"][-1].data), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.shape == (256, 512)
