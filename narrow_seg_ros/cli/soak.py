@@ -14,14 +14,14 @@ import time
 
 import numpy as np
 
-from ..resources import DEMO_MODEL, SHIPPED_MODELS
+from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
 from .common import int_at_least, parse_size
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("soak", help="seg_node under a camera stream for N minutes: RSS and frame counts")
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
-    p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
     p.add_argument("--rate", type=float, default=30.0, help="camera frames per second")
     p.add_argument("--minutes", type=int_at_least(1), default=10)

@@ -228,7 +228,6 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
         pin_memory=cuda,
         drop_last=True,
         persistent_workers=dcfg["num_workers"] > 0,
-        worker_init_fn=_ignore_stop_signals,
     )
     val_set = open_dataset(dcfg["dataset"], dcfg["root"], dcfg["val_split"]) if tcfg["val_interval"] else None
     class_weight = None
@@ -439,13 +438,6 @@ def _ema_update(decay: float):
                 a.copy_(c)
 
     return update
-
-
-def _ignore_stop_signals(worker_id: int) -> None:
-    """A Ctrl-C or SIGTERM to the whole process group is the main process's to handle (it writes a
-    checkpoint and shuts the workers down); a worker dying on it first would crash the run instead."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _append_csv(path: Path, row: dict) -> None:
