@@ -11,7 +11,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-_SKIP = shutil.ignore_patterns(".git", ".venv", "build", "install", "log", "*.egg-info", "__pycache__", ".*cache")
+_SKIP = shutil.ignore_patterns(
+    ".git", ".venv", ".ros2_tools", "build", "install", "log", "*.egg-info", "__pycache__", ".*cache"
+)
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
