@@ -342,7 +342,7 @@ class SegNode(Node):
     def _wanted(self, publisher, flag: str | None = None) -> bool:
         return (flag is None or self.params[flag]) and publisher.get_subscription_count() > 0
 
-    def _target_size(self, image_shape) -> tuple[int, int] | None:
+    def _target_size(self) -> tuple[int, int] | None:
         """(H, W) of the outputs; None for the camera's own size. ValueError while the reference
         camera_info has not arrived."""
         if self.output_size == "camera":
@@ -352,12 +352,10 @@ class SegNode(Node):
         if self.output_size == "reference":
             info = self.reference_info
             if info is None or not info.width:
-                raise LookupError(f"no camera_info on {self._reference_topic()} yet: output_size=reference waits")
+                topic = self.resolve_topic_name("reference/camera_info")
+                raise LookupError(f"no camera_info on {topic} yet: output_size=reference waits")
             return info.height, info.width
         return self.output_size
-
-    def _reference_topic(self) -> str:
-        return self.resolve_topic_name("reference/camera_info")
 
     def _process(self, msg, received: float) -> None:
         want_mask = self._wanted(self.pub_mask)
@@ -376,7 +374,7 @@ class SegNode(Node):
         result = self.segmenter.segment(
             image,
             encoding,
-            output_size=self._target_size(image.shape),
+            output_size=self._target_size(),
             confidence=want_conf or threshold > 0,
             color=want_color,
             overlay=want_overlay,
