@@ -25,7 +25,9 @@ DEFAULTS: dict = {
         "mean": [0.5, 0.5, 0.5],
         "std": [0.5, 0.5, 0.5],
         "num_workers": 2,
-        "val_size": None,  # [H, W] network input for validation; None = native resolution
+        # [H, W] the network input the weights record and validation uses (the deployed size);
+        # None = base_size, else the training images' own size
+        "input_size": None,
         "val_max_images": None,
         # DAFormer's rare-class sampling (training/sampling.py): this fraction of the samples is
         # drawn by class, P(c) ∝ exp((1 - f_c) / temperature), with the crop placed on that class

@@ -267,7 +267,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
                 save_sample_grid(samples_dir / f"iter_{iteration:06d}_{i}.png", image, target, pred, palette)
 
         def score(network, on_prediction=None) -> dict:
-            args = (num_classes, dcfg["mean"], dcfg["std"], dcfg["val_size"] or input_size, device)
+            args = (num_classes, dcfg["mean"], dcfg["std"], input_size, device)
             matrix = evaluate(network, val_set, *args, dcfg["val_max_images"], on_prediction=on_prediction)
             return matrix.summary(class_names)
 
@@ -376,10 +376,11 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
 
 
 def training_input_size(config: dict, train_set=None) -> list[int]:
-    """The input size a run's weights record: ``data.base_size``, else its first training image's."""
+    """The input size a run's weights record and validates at: ``data.input_size``, else
+    ``data.base_size``, else its first training image's."""
     dcfg = config["data"]
-    if dcfg["base_size"]:
-        return list(dcfg["base_size"])
+    if dcfg.get("input_size") or dcfg["base_size"]:
+        return list(dcfg.get("input_size") or dcfg["base_size"])
     train_set = train_set or open_dataset(dcfg["dataset"], dcfg["root"], dcfg["train_split"])
     return list(read_image(train_set.files[0][0]).shape[:2])
 
