@@ -11,7 +11,11 @@ so this module re-implements that part with cv_bridge's encoding names and seman
   converted once.
 * ``compressed_to_rgb(msg)``: decodes a ``CompressedImage`` (jpeg, png, ...) to bgr8.
 * ``numpy_to_image`` / ``numpy_to_compressed``: the reverse, for the node's outputs, test publishers
-  and the demo player.
+  and the demo player; ``image_fields`` / ``compressed_fields`` are their message-free halves.
+
+Nothing here needs ROS: the readers take any object with the message's fields (rclpy's classes or
+rosbags' dataclasses, as ``narrow-seg infer`` reads them from a recording without ROS), and only the
+two ``numpy_to_*`` builders import ``sensor_msgs``, when called.
 
 Every malformed input raises ``ImageConversionError`` naming the field, the expected and the actual
 value. Arrays returned without conversion alias the message's buffer: they may be read-only (bytes)
@@ -22,16 +26,21 @@ from __future__ import annotations
 
 import re
 from array import array as py_array
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CompressedImage, Image
+
+if TYPE_CHECKING:
+    from sensor_msgs.msg import CompressedImage, Image
 
 __all__ = [
     "RGB_SOURCE_ENCODINGS",
     "ImageConversionError",
+    "ImageFields",
+    "compressed_fields",
     "compressed_to_rgb",
+    "image_fields",
     "image_to_numpy",
     "image_to_rgb",
     "numpy_to_compressed",
@@ -279,19 +288,39 @@ def _byte_array(contiguous: np.ndarray) -> py_array:
     return data
 
 
-def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
-    """A ``sensor_msgs/Image`` holding a copy of ``array`` (HxW or HxWxC, dtype matching ``encoding``)."""
+class ImageFields(NamedTuple):
+    """The fields of a ``sensor_msgs/Image`` for an array; ``data`` is its bytes as a flat uint8 array."""
+
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: np.ndarray
+
+
+def image_fields(array: np.ndarray, encoding: str) -> ImageFields:
+    """``array`` (HxW or HxWxC, dtype matching ``encoding``) as Image fields, little-endian, no padding."""
     pixels, layout = _checked_pixels(array, encoding)
     height, width = pixels.shape[:2]
+    step = width * layout.channels * layout.dtype.itemsize
+    return ImageFields(height, width, encoding, 0, step, pixels.reshape(-1).view(np.uint8))
+
+
+def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
+    """A ``sensor_msgs/Image`` holding a copy of ``array`` (HxW or HxWxC, dtype matching ``encoding``)."""
+    from sensor_msgs.msg import Image
+
+    fields = image_fields(array, encoding)
     msg = Image()
     if header is not None:
         msg.header = header
-    msg.height = height
-    msg.width = width
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = width * layout.channels * layout.dtype.itemsize
-    msg.data = _byte_array(pixels)
+    msg.height = fields.height
+    msg.width = fields.width
+    msg.encoding = fields.encoding
+    msg.is_bigendian = fields.is_bigendian
+    msg.step = fields.step
+    msg.data = _byte_array(fields.data)
     return msg
 
 
@@ -301,10 +330,10 @@ _COMPRESSIBLE = {
 }
 
 
-def numpy_to_compressed(
-    array: np.ndarray, encoding: str, fmt: str = "jpeg", header=None, *, jpeg_quality: int = 90
-) -> CompressedImage:
-    """A ``sensor_msgs/CompressedImage`` (jpeg or png) of ``array``; ``format`` follows image_transport.
+def compressed_fields(
+    array: np.ndarray, encoding: str, fmt: str = "jpeg", *, jpeg_quality: int = 90
+) -> tuple[str, np.ndarray]:
+    """(``format``, encoded bytes as a flat uint8 array) of a jpeg or png ``CompressedImage`` of ``array``.
 
     Colour images are stored as bgr8 whatever their input order, as compressed_image_transport does,
     so ``format`` reads e.g. "rgb8; jpeg compressed bgr8".
@@ -323,11 +352,20 @@ def numpy_to_compressed(
     ok, encoded = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
     if not ok:
         raise ImageConversionError(f"OpenCV could not encode {encoding} {pixels.shape} as {codec}")
+    # compressed_image_transport names the stored order of colour images only ("mono8; png compressed ")
+    stored = "bgr8" if encoding in ("rgb8", "bgr8") else ""
+    return f"{encoding}; {codec} compressed {stored}", encoded.reshape(-1)
+
+
+def numpy_to_compressed(
+    array: np.ndarray, encoding: str, fmt: str = "jpeg", header=None, *, jpeg_quality: int = 90
+) -> CompressedImage:
+    """A ``sensor_msgs/CompressedImage`` (jpeg or png) of ``array``; see ``compressed_fields``."""
+    from sensor_msgs.msg import CompressedImage
+
     msg = CompressedImage()
     if header is not None:
         msg.header = header
-    # compressed_image_transport names the stored order of colour images only ("mono8; png compressed ")
-    stored = "bgr8" if encoding in ("rgb8", "bgr8") else ""
-    msg.format = f"{encoding}; {codec} compressed {stored}"
-    msg.data = _byte_array(encoded)
+    msg.format, data = compressed_fields(array, encoding, fmt, jpeg_quality=jpeg_quality)
+    msg.data = _byte_array(data)
     return msg
