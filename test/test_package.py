@@ -31,7 +31,8 @@ IMPORT_KEYS = {
     "ament_index_python": "ament_index_python", "cityscapesscripts": "pip", "cv2": "python3-opencv",
     "diagnostic_msgs": "diagnostic_msgs", "matplotlib": "python3-matplotlib", "numba": "python3-numba",
     "numpy": "python3-numpy", "onnx": "pip", "onnxruntime": "python3-onnxruntime-pip",
-    "rcl_interfaces": "rcl_interfaces", "rclpy": "rclpy", "sensor_msgs": "sensor_msgs", "std_msgs": "std_msgs",
+    "rcl_interfaces": "rcl_interfaces", "rclpy": "rclpy", "rosbags": "pip", "sensor_msgs": "sensor_msgs",
+    "std_msgs": "std_msgs",
     "torch": "python3-torch", "tqdm": "python3-tqdm", "vision_msgs": "vision_msgs", "yaml": "python3-yaml",
 }  # fmt: skip
 

@@ -1,8 +1,14 @@
-"""``narrow-seg infer``: masks for a folder of images or a video, without ROS.
+"""``narrow-seg infer``: masks for a folder of images, a video or a recording, without ROS.
 
 A folder in gives a folder out: ``<name>_mask.png`` (class ids, mono8, 255 = unlabeled) and, with
 ``--overlay``, ``<name>_overlay.png``. A video in gives a video out (the overlay with ``--overlay``,
 else the color mask) when ``--output`` ends in a video suffix, or per-frame PNGs in a folder.
+
+A rosbag2 recording in (sqlite3 or MCAP) gives a new recording out, holding for each camera topic
+what seg_node would publish for it (``narrow_seg_ros.data.bags`` names the topics): ``mask`` and,
+as flags ask, ``mask/compressed``, ``color_mask``, ``overlay``, ``confidence``, ``camera_info`` and
+``label_info``, every message with its image's header and the image's log time, so the result
+plays beside the original. The recording is written under a temporary name and renamed when done.
 """
 
 from __future__ import annotations
@@ -13,15 +19,30 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("infer", help="segment a folder of images or a video offline (no ROS)")
+    p = sub.add_parser("infer", help="segment a folder of images, a video or a recording offline (no ROS)")
     p.add_argument("--weights", required=True, help="weights .pt or exported .onnx")
-    p.add_argument("--input", required=True, help="image folder or video file")
-    p.add_argument("--output", required=True, help="output folder, or a video file for video input")
+    p.add_argument("--input", required=True, help="image folder, video file or rosbag2 recording (sqlite3/MCAP)")
+    p.add_argument("--output", required=True, help="output folder, a video file for video input, or the new recording")
     p.add_argument("--overlay", action="store_true", help="also write overlays (video: write the overlay)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay alpha")
     p.add_argument("--backend", default="auto")
     p.add_argument("--device", default="auto")
+    bag = p.add_argument_group("recording input", "outputs go to <camera namespace>/<output namespace>/<name>")
+    bag.add_argument("--topics", nargs="+", default=[], metavar="TOPIC", help="Image or CompressedImage topics "
+                     "to segment (default: every one in the recording)")  # fmt: skip
+    bag.add_argument("--output-namespace", default="seg_node", help="relative: under each camera's namespace "
+                     "(/cam_front/image_raw -> /cam_front/seg_node/mask); absolute: used as it is")  # fmt: skip
+    bag.add_argument("--mask-png", action="store_true", help="also write mask/compressed (lossless PNG)")
+    bag.add_argument("--color", action="store_true", help="also write color_mask (rgb8)")
+    bag.add_argument("--confidence", action="store_true", help="also write confidence (mono8)")
+    bag.add_argument("--label-info", action="store_true", help="also write label_info (vision_msgs/LabelInfo)")
+    bag.add_argument("--camera-info", action="store_true", help="also write camera_info (the camera's, restamped)")
+    bag.add_argument("--storage", choices=("sqlite3", "mcap"), help="output storage (default: the input's)")
+    bag.add_argument("--overwrite", action="store_true", help="replace an existing output recording")
     p.set_defaults(func=run)
+
+
+BAG_OPTIONS = ("topics", "mask_png", "color", "confidence", "label_info", "camera_info", "storage", "overwrite")
 
 
 def _frames(source: Path):
@@ -63,6 +84,18 @@ def _count(source: Path) -> int | None:
     return count or None
 
 
+def _is_recording(source: Path, args) -> bool:
+    """A recording (or a bag file, or --topics given: then bags.require_bag says what is wrong)."""
+    from ..data.bags import BAG_SUFFIXES, find_bag
+
+    if find_bag(source) is not None or source.suffix in BAG_SUFFIXES or args.topics:
+        return True
+    used = [f"--{name.replace('_', '-')}" for name in BAG_OPTIONS if getattr(args, name)]
+    if used:
+        raise ValueError(f"{', '.join(used)} apply to a recording input; {source} is not a rosbag2 recording")
+    return False
+
+
 def run(args) -> int:
     import cv2
     from tqdm import tqdm
@@ -72,6 +105,8 @@ def run(args) -> int:
     source, output = Path(args.input), Path(args.output)
     if not source.exists():
         raise ValueError(f"--input {source} does not exist")
+    if _is_recording(source, args):
+        return _run_bag(args, source, output)
     engine = Segmenter.from_weights(args.weights, backend=args.backend, device=args.device)
     to_video = output.suffix.lower() in VIDEO_SUFFIXES
     writer = None
@@ -106,3 +141,123 @@ def run(args) -> int:
         raise ValueError(f"no frames in {source}")
     print(f"{done} frames → {output} ({engine.describe()}, {total_ms / done:.1f} ms per frame)")
     return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Recordings
+
+
+class _Camera:
+    """One input topic: where its outputs go and what was last written for it."""
+
+    def __init__(self, connection, namespace: str):
+        from ..data.bags import COMPRESSED, camera_namespace
+
+        self.topic, self.ns = connection.topic, namespace
+        self.compressed = connection.msgtype == COMPRESSED
+        self.info_topic = f"{camera_namespace(self.topic)}/camera_info"  # beside the image, as seg_node reads it
+        self.info = None  # the camera's latest camera_info
+        self.label_time: int | None = None  # log time of the last label_info written
+
+
+def _cameras(reader, args) -> dict[str, _Camera]:
+    """The cameras to segment, by topic; two cameras writing to one namespace are refused."""
+    from ..data.bags import CAMERA_INFO, BagError, image_connections, output_namespace
+
+    connections = image_connections(reader, args.topics)
+    cameras = {c.topic: _Camera(c, output_namespace(c.topic, args.output_namespace)) for c in connections}
+    by_ns: dict[str, list[str]] = {}
+    for camera in cameras.values():
+        by_ns.setdefault(camera.ns, []).append(camera.topic)
+    for ns, topics in by_ns.items():
+        if len(topics) > 1:
+            raise BagError(f"{' and '.join(topics)} would both write to {ns}: choose one with --topics "
+                           "or give each its own namespace")  # fmt: skip
+    if args.camera_info:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        for camera in cameras.values():
+            if types.get(camera.info_topic) != CAMERA_INFO:
+                found = types.get(camera.info_topic, "not recorded")
+                raise BagError(f"--camera-info: {camera.info_topic} (beside {camera.topic}) is {found}, "
+                               f"not {CAMERA_INFO}")  # fmt: skip
+    return cameras
+
+
+def _run_bag(args, source: Path, output: Path) -> int:
+    from tqdm import tqdm
+
+    from ..data import bags
+    from ..inference.engine import Segmenter
+
+    with bags.open_bag(source) as reader:
+        cameras = _cameras(reader, args)
+        infos = {c.info_topic for c in cameras.values()} if args.camera_info else set()
+        wanted = [c for c in reader.connections if c.topic in cameras or c.topic in infos]
+        frames = sum(c.msgcount for c in wanted if c.topic in cameras)
+        bags.check_output(output, args.overwrite)  # before the model loads: a mistake fails at once
+        engine = Segmenter.from_weights(args.weights, backend=args.backend, device=args.device)
+        storage = args.storage or bags.storage_of(reader.paths[0])
+        done, total_ms = 0, 0.0
+        with (
+            bags.atomic_bag(output, storage, args.overwrite) as out,
+            tqdm(total=frames, desc="infer", unit="frame") as bar,
+        ):
+            for connection, log_time, msg in bags.read_messages(reader, wanted):
+                if connection.topic not in cameras:  # a camera_info
+                    for camera in cameras.values():
+                        camera.info = msg if camera.info_topic == connection.topic else camera.info
+                    continue
+                total_ms += _segment_message(engine, out, cameras[connection.topic], msg, log_time, args)
+                done += 1
+                bar.update()
+            if done == 0:  # raised inside: no empty recording is left behind
+                raise bags.BagError(f"no messages on {', '.join(cameras)} in {source}")
+    print(
+        f"{done} frames of {len(cameras)} camera(s) → {output} ({engine.describe()}, {total_ms / done:.1f} ms per frame)"
+    )
+    return 0
+
+
+def _segment_message(engine, out, camera: _Camera, msg, log_time: int, args) -> float:
+    """Writes the outputs of one image message; the engine's time in ms."""
+    from ..ros.image_conversion import compressed_fields, compressed_to_rgb, image_fields, image_to_rgb
+
+    image, encoding = compressed_to_rgb(msg) if camera.compressed else image_to_rgb(msg)
+    result = engine.segment(
+        image, encoding, color=args.color, overlay=args.overlay, overlay_alpha=args.alpha, confidence=args.confidence
+    )
+    header, ns = msg.header, camera.ns
+    out.image(f"{ns}/mask", header, image_fields(result.mask, "mono8"), log_time)
+    if args.mask_png:  # lossless: a class mask must never go through JPEG
+        out.compressed(f"{ns}/mask/compressed", header, *compressed_fields(result.mask, "mono8", "png"), log_time)
+    for flag, name, picture, encoding in (
+        (args.color, "color_mask", result.color, "rgb8"),
+        (args.overlay, "overlay", result.overlay, "rgb8"),
+        (args.confidence, "confidence", result.confidence, "mono8"),
+    ):
+        if flag:
+            out.image(f"{ns}/{name}", header, image_fields(picture, encoding), log_time)
+    if args.camera_info and camera.info is not None:
+        _check_camera_info(camera, result.mask.shape)
+        out.camera_info(f"{ns}/camera_info", header, camera.info, log_time)
+    # re-sent every second of the recording, as seg_node does (label_info_period), so a player
+    # that starts or seeks anywhere has the labels within a second
+    if args.label_info and (camera.label_time is None or log_time - camera.label_time >= 1_000_000_000):
+        out.label_info(f"{ns}/label_info", header, list(engine.class_names), 0.0, log_time)
+        camera.label_time = log_time
+    return result.timings["total_ms"]
+
+
+def _check_camera_info(camera: _Camera, shape: tuple[int, int]) -> None:
+    """The camera's camera_info is written as it is, which is right only where it describes the
+    image itself (seg_node would scale it: its scaling lives with the ROS message classes)."""
+    from ..data.bags import BagError
+
+    info = camera.info
+    roi = info.roi.width and info.roi.height
+    if (info.height, info.width) != tuple(shape) or info.binning_x > 1 or info.binning_y > 1 or roi:
+        raise BagError(
+            f"--camera-info: {camera.info_topic} describes {info.width}x{info.height} (binning "
+            f"{info.binning_x}x{info.binning_y}, ROI {'set' if roi else 'none'}) but the images on {camera.topic} are "
+            f"{shape[1]}x{shape[0]}: infer writes the camera_info unscaled, so it must describe the images as they are"
+        )

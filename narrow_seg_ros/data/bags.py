@@ -1,0 +1,216 @@
+"""Recorded drives: rosbag2 recordings (sqlite3 or MCAP) read and written without ROS, with rosbags.
+
+``narrow-seg infer`` reads camera topics from a recording and writes the masks into a new one;
+``image_player`` plays a recording's camera topics. A recording is a rosbag2 directory (the one
+holding ``metadata.yaml``); a ``.db3``/``.mcap`` file inside one stands for its directory.
+
+Output topics follow the node: seg_node, started in the camera's namespace, publishes ``~/mask``
+etc., so ``/cam_front/image_raw`` (or ``/cam_front/image_raw/compressed``) gives
+``/cam_front/seg_node/mask``. ``output_namespace`` changes the ``seg_node`` part (relative: under
+the camera's namespace; absolute: used as it is).
+
+Every problem with the input raises ``BagError`` (a ValueError: the CLI prints it as one line).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rosbags.highlevel import AnyReader, AnyReaderError
+from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer
+from rosbags.serde import SerdeError
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+LABEL_INFO = "vision_msgs/msg/LabelInfo"
+IMAGE_TYPES = (IMAGE, COMPRESSED)
+STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+BAG_SUFFIXES = (".db3", ".mcap")
+
+# vision_msgs' definitions (fields only: comments do not enter the type hash), so that a machine
+# without vision_msgs can write LabelInfo; test_bags checks the hash against the installed package.
+_VISION_MSGS = {
+    LABEL_INFO: "std_msgs/Header header\nvision_msgs/VisionClass[] class_map\nfloat32 threshold\n",
+    "vision_msgs/msg/VisionClass": "uint16 class_id\nstring class_name\n",
+}
+# Errors rosbags raises for unreadable recordings: broken metadata, storage or message data.
+_READ_ERRORS = (AnyReaderError, ReaderError, SerdeError, OSError)
+
+
+class BagError(ValueError):
+    """A recording that cannot be used as asked; the message names the path, topic or type."""
+
+
+def find_bag(path: Path) -> Path | None:
+    """The rosbag2 directory ``path`` is or lies in (a storage file inside one), else None."""
+    if path.is_dir():
+        return path if (path / "metadata.yaml").is_file() else None
+    if path.suffix in BAG_SUFFIXES and (path.parent / "metadata.yaml").is_file():
+        return path.parent
+    return None
+
+
+def require_bag(path: Path) -> Path:
+    bag = find_bag(path)
+    if bag is not None:
+        return bag
+    if not path.exists():
+        raise BagError(f"recording {path} does not exist")
+    if path.suffix in BAG_SUFFIXES:
+        raise BagError(f"{path} has no metadata.yaml beside it: `ros2 bag reindex {path.parent}` writes one")
+    raise BagError(f"{path} is not a rosbag2 recording (a directory with metadata.yaml and .db3 or .mcap files)")
+
+
+@contextmanager
+def open_bag(path: Path) -> Iterator[AnyReader]:
+    """An open reader of the recording at ``path``; unreadable recordings raise BagError."""
+    bag = require_bag(path)
+    try:
+        reader = AnyReader([bag])
+        reader.open()
+    except _READ_ERRORS as exc:
+        raise BagError(f"cannot read recording {bag} (damaged or truncated?): {exc}") from exc
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def storage_of(bag: Path) -> str:
+    """The storage plugin (``sqlite3`` or ``mcap``) of a recording ``open_bag`` has read."""
+    import yaml
+
+    return yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["storage_identifier"]
+
+
+def image_connections(reader: AnyReader, topics: Iterable[str] = ()) -> list:
+    """The connections of ``topics`` (default: every Image and CompressedImage topic), checked."""
+    types = {c.topic: c.msgtype for c in reader.connections}
+    listing = ", ".join(f"{t} ({m})" for t, m in sorted(types.items())) or "none"
+    topics = list(topics) or sorted(t for t, m in types.items() if m in IMAGE_TYPES)
+    if not topics:
+        raise BagError(f"{reader.paths[0]} has no Image or CompressedImage topic (its topics: {listing})")
+    for topic in topics:
+        if topic not in types:
+            raise BagError(f"topic {topic} is not in {reader.paths[0]} (its topics: {listing})")
+        if types[topic] not in IMAGE_TYPES:
+            raise BagError(f"topic {topic} is {types[topic]}, not {IMAGE} or {COMPRESSED}")
+    return [c for c in reader.connections if c.topic in topics]
+
+
+def read_messages(reader: AnyReader, connections: list) -> Iterator[tuple]:
+    """(connection, log time ns, message) in log-time order; damaged data raises BagError."""
+    messages = reader.messages(connections=connections)
+    while True:
+        try:
+            connection, log_time, raw = next(messages)
+            msg = reader.deserialize(raw, connection.msgtype)
+        except StopIteration:
+            return
+        except _READ_ERRORS as exc:
+            raise BagError(f"cannot read recording {reader.paths[0]} (damaged or truncated?): {exc}") from exc
+        yield connection, log_time, msg
+
+
+def camera_namespace(topic: str) -> str:
+    """``/cam_front/image_raw[/compressed]`` → ``/cam_front`` (image_transport's layout; ``""`` at the root)."""
+    return topic.removesuffix("/compressed").rsplit("/", 1)[0]
+
+
+def output_namespace(topic: str, namespace: str = "seg_node") -> str:
+    """Where the masks of camera ``topic`` go: ``<camera namespace>/<namespace>``, or ``namespace``
+    itself when absolute."""
+    namespace = namespace.rstrip("/")
+    if not namespace:
+        raise BagError("the output namespace is empty")
+    return namespace if namespace.startswith("/") else f"{camera_namespace(topic)}/{namespace}"
+
+
+def output_typestore():
+    """The ROS 2 message types the outputs use, with vision_msgs' LabelInfo added."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    for name, text in _VISION_MSGS.items():
+        store.register(get_types_from_msg(text, name))
+    return store
+
+
+class OutputBag:
+    """Messages into a rosbag2 ``Writer``, each stamped with a given source header."""
+
+    def __init__(self, writer: Writer):
+        self.writer = writer
+        self.store = output_typestore()
+        self.types = self.store.types
+        self.connections: dict[str, object] = {}
+
+    def _write(self, topic: str, msgtype: str, msg, log_time: int) -> None:
+        if topic not in self.connections:
+            self.connections[topic] = self.writer.add_connection(topic, msgtype, typestore=self.store)
+        self.writer.write(self.connections[topic], log_time, self.store.serialize_cdr(msg, msgtype))
+
+    def header(self, source):
+        """A header of the output's types equal to ``source`` (any message's header)."""
+        stamp = self.types["builtin_interfaces/msg/Time"](sec=source.stamp.sec, nanosec=source.stamp.nanosec)
+        return self.types["std_msgs/msg/Header"](stamp=stamp, frame_id=source.frame_id)
+
+    def image(self, topic: str, header, fields, log_time: int) -> None:
+        """``fields``: ``image_conversion.image_fields`` of the array."""
+        msg = self.types[IMAGE](header=self.header(header), **fields._asdict())
+        self._write(topic, IMAGE, msg, log_time)
+
+    def compressed(self, topic: str, header, fmt: str, data, log_time: int) -> None:
+        msg = self.types[COMPRESSED](header=self.header(header), format=fmt, data=data)
+        self._write(topic, COMPRESSED, msg, log_time)
+
+    def label_info(self, topic: str, header, names: list[str], threshold: float, log_time: int) -> None:
+        vision_class = self.types["vision_msgs/msg/VisionClass"]
+        classes = [vision_class(class_id=i, class_name=name) for i, name in enumerate(names)]
+        msg = self.types[LABEL_INFO](header=self.header(header), class_map=classes, threshold=threshold)
+        self._write(topic, LABEL_INFO, msg, log_time)
+
+    def camera_info(self, topic: str, header, info, log_time: int) -> None:
+        """The camera's ``info`` (of the reader's types), restamped with ``header``."""
+        fields = {name: getattr(info, name) for name in info.__dataclass_fields__}
+        fields["roi"] = self.types["sensor_msgs/msg/RegionOfInterest"](**vars(info.roi))
+        msg = self.types[CAMERA_INFO](**{**fields, "header": self.header(header)})
+        self._write(topic, CAMERA_INFO, msg, log_time)
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Refuses an existing ``output``, unless ``overwrite`` and it is a recording."""
+    if output.exists() or output.is_symlink():
+        if not overwrite:
+            raise BagError(f"output {output} exists: pass --overwrite to replace it")
+        if find_bag(output) != output:
+            raise BagError(f"output {output} exists and is not a rosbag2 recording: not replacing it")
+
+
+@contextmanager
+def atomic_bag(output: Path, storage: str, overwrite: bool = False) -> Iterator[OutputBag]:
+    """A new recording written in a hidden ``.<name>.partial-*`` sibling and renamed to ``output``
+    when complete; on an error it is removed, and a killed run leaves only that partial folder."""
+    check_output(output, overwrite)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.parent / f".{output.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    # the storage file is named after its folder: write it as <staging>/<name>, then move that folder
+    writer = Writer(staging / output.name, version=9, storage_plugin=STORAGES[storage])
+    try:
+        writer.open()
+        yield OutputBag(writer)
+        writer.close()
+        if output.exists():
+            output.rename(staging / "replaced")
+        (staging / output.name).rename(output)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
