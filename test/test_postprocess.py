@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from narrow_seg_ros.inference import postprocess as pp
-from narrow_seg_ros.inference.bench_postprocess import street_scene_logits
+from narrow_seg_ros.inference.street_logits import street_scene_logits
 from narrow_seg_ros.models import build_model
 
 # The mask is bit-exact where torch's bilinear kernel uses FMA (its AVX2 / AVX-512 builds);

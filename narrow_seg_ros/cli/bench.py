@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 from .common import (
@@ -24,6 +22,7 @@ from .common import (
     parse_size,
     print_json,
     print_table,
+    run_worker,
 )
 
 FRAMES = 4
@@ -63,35 +62,15 @@ def run(args) -> int:
         weights = args.weights or _random_weights(args.model, args.input_size or args.size, tmp, options)
         rows = []
         for backend in backends:
-            cmd = [
-                sys.executable,
-                "-m",
-                "narrow_seg_ros.cli.main",
-                "bench",
-                "--weights",
-                weights,
-                "--worker",
-                backend,
-                "--device",
-                args.device,
-                "--size",
-                format_size(args.size),
-                "--threads",
-                str(args.threads),
-                "--iters",
-                str(args.iters),
-                "--warmup",
-                str(args.warmup),
-            ]
+            argv = ["bench", "--weights", weights, "--worker", backend, "--device", args.device]
+            argv += ["--size", format_size(args.size), "--threads", str(args.threads)]
+            argv += ["--iters", str(args.iters), "--warmup", str(args.warmup)]
             if args.input_size:
-                cmd += ["--input-size", format_size(args.input_size)]
+                argv += ["--input-size", format_size(args.input_size)]
             if args.fp16:
-                cmd.append("--fp16")
+                argv.append("--fp16")
             env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if proc.returncode != 0:
-                raise ValueError(f"{backend} benchmark failed:\n{proc.stderr.strip()[-2000:]}")
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            rows.append(run_worker(argv, f"{backend} benchmark", env))
     if args.json:
         print_json(rows)
         return 0
@@ -127,15 +106,13 @@ def _random_weights(model: str, size, folder: str, options: dict) -> str:
 
 
 def _frames(size, count: int):
-    """Synthetic street scenes (realistic class boundaries for the post-processing)."""
+    """Synthetic street scenes: realistic class boundaries, which the post-processing's cost
+    depends on (noise would be nearly all boundary and time a different workload)."""
     import numpy as np
 
-    try:
-        from ..data.synth import render_scene
+    from ..data.synth import render_scene
 
-        return [render_scene(np.random.default_rng(i), size)[0] for i in range(count)]
-    except ImportError:  # pragma: no cover - the generator ships with the package
-        return [np.random.default_rng(i).integers(0, 256, (*size, 3), dtype=np.uint8) for i in range(count)]
+    return [render_scene(np.random.default_rng(i), size)[0] for i in range(count)]
 
 
 def _peak_rss_mb() -> float:

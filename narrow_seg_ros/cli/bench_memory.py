@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 
-from .common import format_size, int_at_least, parse_size, print_json, print_table
+from .common import format_size, int_at_least, parse_size, print_json, print_table, run_worker
 
 MODES = ("reversible", "plain")
 
@@ -55,30 +53,10 @@ def run(args) -> int:
         return 0
     rows = []
     for mode in MODES:
-        cmd = [
-            sys.executable,
-            "-m",
-            "narrow_seg_ros.cli.main",
-            "bench-memory",
-            "--worker",
-            mode,
-            "--model",
-            args.model,
-            "--batch-size",
-            str(args.batch_size),
-            "--size",
-            format_size(args.size),
-            "--device",
-            args.device,
-            "--num-classes",
-            str(args.num_classes),
-            "--loss",
-            args.loss,
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_worker_env())
-        if proc.returncode != 0:
-            raise ValueError(f"{mode} worker failed:\n{proc.stderr.strip()}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        argv = ["bench-memory", "--worker", mode, "--model", args.model, "--batch-size", str(args.batch_size)]
+        argv += ["--size", format_size(args.size), "--device", args.device]
+        argv += ["--num-classes", str(args.num_classes), "--loss", args.loss]
+        rows.append(run_worker(argv, f"{mode} worker", _worker_env()))
     ratio = rows[0]["step_peak_mb"] / rows[1]["step_peak_mb"]
     saved_ratio = rows[0]["saved_for_backward_mb"] / rows[1]["saved_for_backward_mb"]
     for r in rows:

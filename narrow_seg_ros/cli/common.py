@@ -1,9 +1,11 @@
-"""Argument helpers shared by subcommands."""
+"""Argument, output and worker-process helpers shared by subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -97,3 +99,18 @@ def print_iou_report(summary: dict, as_json: bool, title: str) -> None:
     else:
         print(title)
         print(format_iou_table(summary))
+
+
+def run_worker(argv: list[str], what: str, env: dict | None = None) -> dict:
+    """``narrow-seg ARGV`` in a fresh interpreter; the JSON object its last stdout line holds.
+
+    Benchmarks measure each case in its own process, so that threads, allocator caches and peak
+    memory of one case cannot disturb the next. A failed worker raises ValueError with the tail
+    of its stderr, naming ``what`` failed.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "narrow_seg_ros.cli.main", *argv], capture_output=True, text=True, env=env
+    )
+    if proc.returncode != 0:
+        raise ValueError(f"{what} failed:\n{proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

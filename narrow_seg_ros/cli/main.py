@@ -7,12 +7,6 @@ import importlib
 import os
 import sys
 
-# Before torch loads, for training only: OpenMP threads that spin after each op steal the cores
-# the DataLoader workers need (2 cores: 2.1 → 5.2 images/s). Inference keeps spinning threads,
-# which run torch's own ops faster (NDNet45 1024x2048 on 2 cores: 210 ms vs 311 ms passive).
-if len(sys.argv) > 1 and sys.argv[1] == "train":
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 # One module per subcommand (narrow_seg_ros/cli/<name>.py with add_parser(sub) and run(args)).
 SUBCOMMANDS = [
     "info",
@@ -25,6 +19,7 @@ SUBCOMMANDS = [
     "demo",
     "infer",
     "bench",
+    "bench_postprocess",
     "bench_node",
     "soak",
     "synth",
@@ -39,7 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _set_openmp_wait_policy(argv: list[str]) -> None:
+    """Passive OpenMP waiting for training: threads that spin after each op steal the cores the
+    DataLoader workers need (2 cores: 2.1 → 5.2 images/s). Inference keeps spinning threads,
+    which run torch's own ops faster (NDNet45 1024x2048 on 2 cores: 210 ms vs 311 ms passive).
+
+    OpenMP reads the variable once, when torch loads it, so this must run before any subcommand
+    module imports torch; in a process that already has torch it would only leak into children.
+    """
+    if argv[:1] == ["train"] and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _set_openmp_wait_policy(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

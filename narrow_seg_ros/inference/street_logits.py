@@ -1,24 +1,17 @@
-"""Benchmark of the post-processing: ``python -m narrow_seg_ros.inference.bench_postprocess``.
+"""Street-scene logits as a network might give them, to test and time the post-processing on.
 
-Times :func:`~narrow_seg_ros.inference.postprocess.logits_to_mask`,
-:func:`~narrow_seg_ros.inference.postprocess.logits_to_confidence` and the naive torch reference
-(``F.interpolate`` of every class + ``argmax``) on two threads, and checks agreement. The input is
-"real-ish": 1/32 logits of a synthetic street scene (road, sidewalks, buildings, sky, trees,
+"Real-ish" input for :mod:`~narrow_seg_ros.inference.postprocess` (``narrow-seg bench-postprocess``
+and the tests): 1/32 logits of a random street label map (road, sidewalks, buildings, sky, trees,
 cars, poles with signs, people), made like a network's output: area fractions of each class at
 the logit resolution, scaled, plus smooth and per-pixel noise. Its boundary cells (low-resolution
 cells whose four corners disagree) make up about a quarter of the image, as in an FCN-32 output;
-the script prints the fraction, since the mask's cost grows with it.
+the post-processing's cost grows with that fraction, so :func:`boundary_cell_fraction` reports it.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
-
 import cv2
 import numpy as np
-
-from . import postprocess
 
 NUM_CLASSES = 19
 # Cityscapes train ids of the classes the scene draws.
@@ -94,71 +87,3 @@ def boundary_cell_fraction(logits: np.ndarray) -> float:
     corners = (label[:-1, :-1], label[:-1, 1:], label[1:, :-1], label[1:, 1:])
     uniform = (corners[0] == corners[1]) & (corners[0] == corners[2]) & (corners[0] == corners[3])
     return float(1 - uniform.mean())
-
-
-def _times_ms(fn, repeats: int) -> np.ndarray:
-    fn()  # warm-up: caches, allocator
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return np.array(times) * 1e3
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=(1024, 2048), metavar=("H", "W"))
-    parser.add_argument("--low", type=int, nargs=2, default=(32, 64), metavar=("h", "w"), help="logit size")
-    parser.add_argument("--align-corners", type=int, choices=(0, 1), default=1, help="1: NDNet (default), 0: VNet")
-    parser.add_argument("--repeats", type=int, default=50, help="timed runs of ours (default 50)")
-    parser.add_argument("--reference-repeats", type=int, default=5, help="timed runs of the torch reference")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
-    size, align_corners = tuple(args.size), bool(args.align_corners)
-    logits = street_scene_logits(tuple(args.low), seed=args.seed)
-
-    def reference():
-        return postprocess.reference_mask(logits, size, align_corners)
-
-    rows = [
-        ("logits_to_mask", _times_ms(lambda: postprocess.logits_to_mask(logits, size, align_corners), args.repeats)),
-        (
-            "logits_to_confidence",
-            _times_ms(lambda: postprocess.logits_to_confidence(logits, size, align_corners), args.repeats),
-        ),
-        ("torch interpolate + argmax", _times_ms(reference, args.reference_repeats)),
-    ]
-    mask = postprocess.logits_to_mask(logits, size, align_corners)
-    agreement = float((mask == reference()).mean())
-    error = np.abs(
-        postprocess.logits_to_confidence(logits, size, align_corners).astype(np.int16)
-        - postprocess.reference_confidence(logits, size, align_corners)
-    )
-
-    print(
-        f"{size[0]}x{size[1]} from {logits.shape} logits, align_corners={align_corners}, {args.threads} threads, "
-        f"boundary cells {100 * boundary_cell_fraction(logits):.1f}%"
-    )
-    for name, times in rows:
-        print(
-            f"  {name:28s} median {np.median(times):7.2f} ms   p99 {np.percentile(times, 99):7.2f} ms   (n={len(times)})"
-        )
-    print(
-        f"  mask agreement with the reference: {100 * agreement:.5f}% ({int((mask != reference()).sum())} pixels differ)"
-    )
-    print(
-        f"  confidence |error| in uint8 levels: mean {error.mean():.2f}, p99 {np.percentile(error, 99):.0f}, "
-        f"max {error.max()}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
