@@ -49,23 +49,7 @@ def draw_ground(canvas: Canvas, view: View, street: Street, t: float) -> None:
     rows = np.arange(first, height, dtype=np.float64) + 0.5
     depth = view.f * view.cam_height / (rows - view.horizon)  # per row
     zone = np.zeros((height - first, width), np.uint8)
-
-    # Zone strips, far left to far right, between boundaries u_0 < u_1 < ... (±inf at the ends).
-    zones = street.zones[-1][::-1] + street.zones[1]
-    bounds = [-z.outer for z in street.zones[-1][-2::-1]] + [0.0] + [z.outer for z in street.zones[1][:-1]]
-    sample = np.r_[
-        np.arange(0, len(rows) - 1, 4 if view.k else len(rows)), len(rows) - 1
-    ]  # edges are straight if k = 0
-    scale = view.f / depth[sample]  # pixels per metre across the road, per sampled row
-    offset = view.cx - 0.5 - scale * (view.cam_u - 0.5 * view.k * depth[sample] ** 2)
-    edge_x = [np.full(len(sample), -4.0)]
-    edge_x += [np.clip(offset + scale * b, -4.0, width + 4.0) for b in bounds]
-    edge_x += [np.full(len(sample), width + 4.0)]
-    y = sample.astype(np.float64)
-    for index in range(len(zones)):
-        left = np.stack([edge_x[index], y], -1)
-        right = np.stack([edge_x[index + 1], y], -1)[::-1]
-        fill_image(zone, np.concatenate([left, right]), index)
+    zones = _fill_zone_strips(zone, view, street, depth)
 
     # Markings and crosswalks: ground polygons with extra zone codes (label road), kept on the road.
     colors, labels = [z.color for z in zones], [z.label for z in zones]
@@ -80,16 +64,8 @@ def draw_ground(canvas: Canvas, view: View, street: Street, t: float) -> None:
     on_road &= marks > 0
     np.copyto(zone, marks, where=on_road)
 
-    # Brightness factor: world-fixed texture (a smooth random tile indexed by s and u, so it moves
-    # with the road in sequences), sampled at half resolution as it is smooth anyway.
-    half_depth = depth[::2, None]
-    half_cols = np.arange(0.5, width, 2.0) - view.cx
-    half_u = half_cols * (half_depth / view.f) + (view.cam_u - 0.5 * view.k * half_depth**2)
-    tile = _texture_tile()
-    coarse = tile[
-        np.floor((half_depth + view.s_cam) * 3).astype(np.int64) & 255, np.floor(half_u * 3).astype(np.int64) & 255
-    ]
-    factor = cv2.resize(coarse, (width, height - first), interpolation=cv2.INTER_LINEAR)
+    # Brightness factor: texture scaled per zone, then paving joints and shadows.
+    factor = _ground_texture(view, depth)
     texture_lut = np.full(256, 0.05, np.float32)  # markings: a little wear
     texture_lut[: len(zones)] = [z.texture for z in zones]
     factor *= cv2.LUT(zone, texture_lut)
@@ -104,6 +80,41 @@ def draw_ground(canvas: Canvas, view: View, street: Street, t: float) -> None:
     canvas.rgb[first:] = cv2.merge(channels)
     canvas.lab[first:] = cv2.LUT(zone, zone_lut[:, 3].copy())
     canvas.ground_depth[first:] = depth[:, None]
+
+
+def _fill_zone_strips(zone: np.ndarray, view: View, street: Street, depth: np.ndarray) -> list:
+    """Zone strips, far left to far right, between boundaries u_0 < u_1 < ... (±inf at the ends),
+    filled into ``zone`` (ground rows, at ``depth`` each) as their index; returns the zones."""
+    width = view.size[1]
+    zones = street.zones[-1][::-1] + street.zones[1]
+    bounds = [-z.outer for z in street.zones[-1][-2::-1]] + [0.0] + [z.outer for z in street.zones[1][:-1]]
+    rows = len(depth)
+    sample = np.r_[np.arange(0, rows - 1, 4 if view.k else rows), rows - 1]  # edges are straight if k = 0
+    scale = view.f / depth[sample]  # pixels per metre across the road, per sampled row
+    offset = view.cx - 0.5 - scale * (view.cam_u - 0.5 * view.k * depth[sample] ** 2)
+    edge_x = [np.full(len(sample), -4.0)]
+    edge_x += [np.clip(offset + scale * b, -4.0, width + 4.0) for b in bounds]
+    edge_x += [np.full(len(sample), width + 4.0)]
+    y = sample.astype(np.float64)
+    for index in range(len(zones)):
+        left = np.stack([edge_x[index], y], -1)
+        right = np.stack([edge_x[index + 1], y], -1)[::-1]
+        fill_image(zone, np.concatenate([left, right]), index)
+    return zones
+
+
+def _ground_texture(view: View, depth: np.ndarray) -> np.ndarray:
+    """World-fixed texture of the ground rows (a smooth random tile indexed by s and u, so it moves
+    with the road in sequences), sampled at half resolution as it is smooth anyway."""
+    width = view.size[1]
+    half_depth = depth[::2, None]
+    half_cols = np.arange(0.5, width, 2.0) - view.cx
+    half_u = half_cols * (half_depth / view.f) + (view.cam_u - 0.5 * view.k * half_depth**2)
+    tile = _texture_tile()
+    coarse = tile[
+        np.floor((half_depth + view.s_cam) * 3).astype(np.int64) & 255, np.floor(half_u * 3).astype(np.int64) & 255
+    ]
+    return cv2.resize(coarse, (width, len(depth)), interpolation=cv2.INTER_LINEAR)
 
 
 def _ground_polygons(view: View, u0, u1, s0, s1) -> np.ndarray:
