@@ -105,18 +105,58 @@ def image_connections(reader: AnyReader, topics: Iterable[str] = ()) -> list:
     return [c for c in reader.connections if c.topic in topics]
 
 
-def read_messages(reader: AnyReader, connections: list) -> Iterator[tuple]:
-    """(connection, log time ns, message) in log-time order; damaged data raises BagError."""
+def read_raw(reader: AnyReader, connections: list) -> Iterator[tuple]:
+    """(connection, log time ns, CDR bytes) in log-time order; damaged data raises BagError."""
     messages = reader.messages(connections=connections)
     while True:
         try:
-            connection, log_time, raw = next(messages)
-            msg = reader.deserialize(raw, connection.msgtype)
+            yield next(messages)
         except StopIteration:
             return
         except _READ_ERRORS as exc:
             raise BagError(f"cannot read recording {reader.paths[0]} (damaged or truncated?): {exc}") from exc
+
+
+def read_messages(reader: AnyReader, connections: list) -> Iterator[tuple]:
+    """(connection, log time ns, message) in log-time order; damaged data raises BagError."""
+    for connection, log_time, raw in read_raw(reader, connections):
+        try:
+            msg = reader.deserialize(raw, connection.msgtype)
+        except _READ_ERRORS as exc:
+            raise BagError(f"cannot read {connection.topic} in {reader.paths[0]} (damaged?): {exc}") from exc
         yield connection, log_time, msg
+
+
+class Playback:
+    """The image topics of a recording as serialized messages, in recorded order, for a player."""
+
+    def __init__(self, path: str | Path, topics: Iterable[str] = (), loop: bool = False):
+        self._bag = open_bag(Path(path))
+        self.reader = self._bag.__enter__()
+        try:
+            self.connections = image_connections(self.reader, topics)
+        except BagError:
+            self.close()
+            raise
+        self.types = {c.topic: c.msgtype for c in self.connections}
+        self.loop = loop
+        self._messages = read_raw(self.reader, self.connections)
+
+    def next(self) -> tuple[str, int, bytes, bool] | None:
+        """(topic, log time ns, CDR bytes, first of a lap), or None at the end (and not looping)."""
+        restarted = False
+        for _ in range(2):  # a second lap only when looping; an empty recording ends there too
+            item = next(self._messages, None)
+            if item is not None:
+                connection, log_time, raw = item
+                return connection.topic, log_time, bytes(raw), restarted
+            if not self.loop:
+                return None
+            self._messages, restarted = read_raw(self.reader, self.connections), True
+        return None
+
+    def close(self) -> None:
+        self._bag.__exit__(None, None, None)
 
 
 def camera_namespace(topic: str) -> str:

@@ -1,21 +1,32 @@
-"""``image_player``: publishes a folder of images or a video file as a camera would.
+"""``image_player``: publishes a folder of images, a video file or a recording as a camera would.
 
 Used by ``demo:=true`` (the shipped synthetic street sequence) and by users without a camera.
-Publishes ``image`` (sensor_msgs/Image, bgr8 or rgb8) and, with ``publish_compressed``,
-``image/compressed`` (jpeg), stamped with the current time and ``frame_id``, at ``rate`` Hz.
+
+A folder or video: publishes ``image`` (sensor_msgs/Image, bgr8 or rgb8) and, with
+``publish_compressed``, ``image/compressed`` (jpeg), stamped with the current time and
+``frame_id``, at ``rate`` Hz.
+
+A rosbag2 recording (sqlite3 or MCAP): publishes each of its Image and CompressedImage topics (or
+``topics``) under its recorded name (remap it as any topic: ``-r /cam_front/image_raw:=image``),
+the recorded messages unchanged, as ``ros2 bag play`` does: same header, stamps of the drive
+(``restamp`` sets header.stamp to the current time instead); at the recorded spacing, or one
+message every 1/``rate`` s with ``recorded_timing`` false.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import cv2
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
+from ..data.bags import BAG_SUFFIXES, COMPRESSED, IMAGE, BagError, Playback, find_bag
 from ..data.frames import FrameSource
 from .image_conversion import numpy_to_compressed, numpy_to_image
 from .runtime import run_node
@@ -34,7 +45,18 @@ PARAMETERS = {
     "publish_compressed": (False, "also publish image/compressed (jpeg)", {}),
     "reliable": (False, "reliable instead of best effort", {}),
     "max_frames": (0, "stop after N frames; 0 = never", {}),
-    "wait_for_subscribers": (0, "publish nothing until N subscriptions match (as ros2 topic pub -w N)", {}),
+    "wait_for_subscribers": (
+        0,
+        "publish nothing until N subscriptions match (as ros2 topic pub -w N; a recording: on its topics together)",
+        {},
+    ),
+    "topics": ("", "recording: comma-separated image topics to play; empty = every Image/CompressedImage topic", {}),
+    "recorded_timing": (
+        True,
+        "recording: the recorded spacing (as ros2 bag play); false = one message per 1/rate s",
+        {},
+    ),
+    "restamp": (False, "recording: header.stamp = now (frame_id kept); false = the recorded header", {}),
 }
 
 
@@ -49,18 +71,21 @@ class ImagePlayer(Node):
         if p["wait_for_subscribers"] < 0:
             raise ValueError(f"parameter wait_for_subscribers={p['wait_for_subscribers']} is negative")
         source = p["source"] or str(default_demo_source())
-        self.frames = FrameSource(source, p["loop"])
         self.params = p
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=5,
             reliability=ReliabilityPolicy.RELIABLE if p["reliable"] else ReliabilityPolicy.BEST_EFFORT,
         )
+        self.published = 0
+        if find_bag(Path(source)) is not None or Path(source).suffix in BAG_SUFFIXES:
+            self._start_recording(source, qos)
+            return
+        self.frames = FrameSource(source, p["loop"])
         self.pub = self.create_publisher(Image, "image", qos)
         self.pub_compressed = (
             self.create_publisher(CompressedImage, "image/compressed", qos) if p["publish_compressed"] else None
         )
-        self.published = 0
         self.timer = self.create_timer(1.0 / p["rate"], self._tick)
         self.get_logger().info(f"playing {source} at {p['rate']} Hz as {p['encoding']} on {self.pub.topic_name}")
 
@@ -90,6 +115,78 @@ class ImagePlayer(Node):
             bgr = frame if self.params["encoding"] == "bgr8" else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
             self.pub_compressed.publish(numpy_to_compressed(bgr, "bgr8", "jpeg", header=msg.header))
         self.published += 1
+
+    # ----------------------------------------------------------------------------------------------
+    # Recordings
+
+    def _start_recording(self, source: str, qos: QoSProfile) -> None:
+        topics = [t.strip() for t in self.params["topics"].split(",") if t.strip()]
+        try:
+            self.recording = Playback(source, topics, self.params["loop"])
+        except BagError as exc:  # run_node reports a ValueError as bad configuration
+            raise ValueError(f"parameter source={source!r}: {exc}") from exc
+        kinds = {IMAGE: Image, COMPRESSED: CompressedImage}
+        self.pubs = {t: (self.create_publisher(kinds[m], t, qos), kinds[m]) for t, m in self.recording.types.items()}
+        self._next = None  # the message read but not yet due
+        self._lap_start = None  # (monotonic ns, log time ns) of the lap's first message
+        self.timer = self.create_timer(
+            0.01 if self.params["recorded_timing"] else 1.0 / self.params["rate"], self._tick_recording
+        )
+        timing = "at the recorded timing" if self.params["recorded_timing"] else f"at {self.params['rate']} Hz"
+        names = ", ".join(f"{pub.topic_name} ({kind.__name__})" for pub, kind in self.pubs.values())
+        self.get_logger().info(f"playing recording {source} {timing}: {names}")
+
+    def _tick_recording(self) -> None:
+        matched = sum(pub.get_subscription_count() for pub, _ in self.pubs.values())
+        if self.published == 0 and matched < self.params["wait_for_subscribers"]:
+            self.get_logger().info(
+                f"waiting for {self.params['wait_for_subscribers']} subscriber(s) on {', '.join(self.pubs)}",
+                throttle_duration_sec=5.0,
+            )
+            return
+        limit = self.params["max_frames"]
+        while True:
+            item = self._next or self.recording.next()
+            if item is None or (limit and self.published >= limit):
+                self.get_logger().info(f"done after {self.published} messages")
+                self.timer.cancel()
+                raise SystemExit(0)
+            wait_ns = self._wait_ns(item)
+            if wait_ns > 0:  # sleep in the timer until the message is due
+                self._next = item
+                self.timer.timer_period_ns = wait_ns
+                self.timer.reset()
+                return
+            self._next = None
+            self._publish_recorded(*item[:3])
+            if not self.params["recorded_timing"]:
+                return  # one message per tick of the rate
+
+    def _wait_ns(self, item) -> int:
+        """Nanoseconds until ``item`` is due at the recorded spacing; 0 when it is or timing is fixed."""
+        if not self.params["recorded_timing"]:
+            return 0
+        _, log_time, _, restarted = item
+        now = time.monotonic_ns()
+        if self._lap_start is None or restarted:
+            self._lap_start = (now, log_time)
+        start, first = self._lap_start
+        return max(0, start + (log_time - first) - now)
+
+    def _publish_recorded(self, topic: str, log_time: int, raw: bytes) -> None:
+        pub, kind = self.pubs[topic]
+        if self.params["restamp"]:
+            msg = deserialize_message(raw, kind)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            pub.publish(msg)
+        else:  # the recorded bytes as they are, as ros2 bag play publishes them
+            pub.publish(raw)
+        self.published += 1
+
+    def destroy_node(self):
+        if getattr(self, "recording", None) is not None:
+            self.recording.close()
+        return super().destroy_node()
 
 
 def default_demo_source() -> Path:
