@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from ..data.labels import colorize
+from ..geometry import bilinear_taps
 from .boundary_kernel import fill_boundary_cells
 
 __all__ = [
@@ -322,13 +323,8 @@ def _grid_taps(out_len: int, grid_len: int, in_len: int, align_corners: bool):
     """Bilinear taps (lo, hi, fraction) of the real-valued output positions that cv2.resize
     maps grid samples to, with torch's source-coordinate formula."""
     y = (np.arange(grid_len) + 0.5) * (out_len / grid_len) - 0.5
-    if align_corners:
-        src = y * ((in_len - 1) / (out_len - 1)) if out_len > 1 else np.zeros_like(y)
-    else:
-        src = np.maximum((y + 0.5) * (in_len / out_len) - 0.5, 0.0)
-    lo = np.minimum(np.floor(src).astype(np.int64), in_len - 1)
-    hi = np.minimum(lo + 1, in_len - 1)
-    return lo, hi, np.clip(src - lo, 0, 1).astype(_F32)
+    lo, hi, frac = bilinear_taps(y, out_len, in_len, align_corners)
+    return lo, hi, frac.astype(_F32)
 
 
 def overlay(image_rgb: np.ndarray, color_mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
