@@ -13,12 +13,12 @@ from conftest import make_weights
 from narrow_seg_ros.data.folder import CAMVID, FolderDataset, image_class_pixels, load_spec, open_dataset
 from narrow_seg_ros.data.transforms import normalize
 from narrow_seg_ros.inference.engine import Segmenter
-from narrow_seg_ros.metrics import ConfusionMatrix
 from narrow_seg_ros.models import build_model
 from narrow_seg_ros.models.transfer import class_mapping, counterpart, transfer_state
 from narrow_seg_ros.training.config import load_config
 from narrow_seg_ros.training.evaluate import evaluate, predict
 from narrow_seg_ros.training.loop import train
+from narrow_seg_ros.training.metrics import ConfusionMatrix
 from narrow_seg_ros.weights import Weights, load_weights, random_weights, save_weights
 
 SIZE = (72, 96)  # CamVid's 360x480 at 1/5: neither side a multiple of 32

@@ -67,7 +67,7 @@ def test_real_road_weights_reach_their_card_on_camvid_val(weights):
     deployed engine (frames padded from 360x480 to 384x480) gives the same mIoU as eval."""
     from narrow_seg_ros.data.folder import open_dataset
     from narrow_seg_ros.inference.engine import Segmenter
-    from narrow_seg_ros.metrics import ConfusionMatrix
+    from narrow_seg_ros.training.metrics import ConfusionMatrix
 
     card = json.loads(weights.with_suffix(".json").read_text())
     proc = run_cli("eval", "--weights", str(weights), "--dataset", "camvid", "--data", str(CAMVID), "--json")

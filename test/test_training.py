@@ -15,7 +15,6 @@ from conftest import REPO
 
 from narrow_seg_ros.cli.main import main as cli_main
 from narrow_seg_ros.data.cityscapes import CityscapesDataset
-from narrow_seg_ros.losses import lovasz_softmax, ohem_target, upsampled_cross_entropy
 from narrow_seg_ros.models import build_model
 from narrow_seg_ros.training.config import load_config
 from narrow_seg_ros.training.evaluate import evaluate
@@ -271,89 +270,6 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert raw.input_size == [128, 256] and raw.build_model() is not None
 
 
-def test_ohem_run_mines_hard_pixels(synth_root, tmp_path, capsys, monkeypatch):
-    """train.ohem through the trainer: both heads mine their own pixels every iteration, keeping
-    fewer than all labelled pixels but at least min_kept × batch size."""
-    import narrow_seg_ros.training.loop as loop
-
-    mined = []
-
-    def recording_ohem_target(logits, targets, *args):
-        hard = ohem_target(logits, targets, *args)
-        mined.append((logits.shape[1:], int((targets != 255).sum()), int((hard != 255).sum())))
-        return hard
-
-    monkeypatch.setattr(loop, "ohem_target", recording_ohem_target)
-    config = small_config(
-        synth_root,
-        tmp_path / "ohem",
-        **{
-            "train.iters": 2,
-            # an untrained network finds every pixel hard at 0.7; a tiny thresh leaves min_kept in charge
-            "train.ohem": {"thresh": 1e-6, "min_kept": 1000},
-            "model.options": {"aux_head": True},
-            "train.aux_weight": 0.4,
-        },
-    )
-    train(config)
-    assert "OHEM: pixels with p(label) < 1e-06, at least the 4000 hardest of each batch" in capsys.readouterr().out
-    assert len(mined) == 2 * 2  # 2 iterations × (main head, aux head)
-    assert {shape[1:] for shape, _, _ in mined} == {(4, 8), (8, 16)}  # main (stride 32) and aux head
-    # the 4000 least probable labelled pixels (fewer only if probabilities tie at the 4000th)
-    assert all(3990 <= kept <= 4000 < labelled for _, labelled, kept in mined), mined
-    rows = (tmp_path / "ohem" / "log.csv").read_text().splitlines()[1:]
-    assert len(rows) == 1 and float(rows[0].split(",")[1]) > 0
-    assert load_weights(tmp_path / "ohem" / "weights.pt").metadata["config"]["train"]["ohem"]["min_kept"] == 1000
-
-
-def test_lovasz_run_adds_the_weighted_lovasz_loss_on_all_labelled_pixels(synth_root, tmp_path, capsys, monkeypatch):
-    """train.lovasz through the trainer: each head's loss is its cross-entropy (on the OHEM-mined
-    pixels) plus weight × Lovász-softmax on all labelled pixels, and that sum is what is logged."""
-    import narrow_seg_ros.training.loop as loop
-
-    terms = []
-
-    def recording(name, function):
-        def record(logits, targets, *args, **kwargs):
-            value = function(logits, targets, *args, **kwargs)
-            assert value.requires_grad  # a term that trains, not a detached number
-            terms.append((name, int((targets != 255).sum()), args, value.item()))
-            return value
-
-        return record
-
-    labelled_before_mining = []
-
-    def recording_ohem_target(logits, targets, *args):
-        labelled_before_mining.append(int((targets != 255).sum()))
-        return ohem_target(logits, targets, *args)
-
-    monkeypatch.setattr(loop, "upsampled_cross_entropy", recording("ce", upsampled_cross_entropy))
-    monkeypatch.setattr(loop, "lovasz_softmax", recording("lovasz", lovasz_softmax))
-    monkeypatch.setattr(loop, "ohem_target", recording_ohem_target)
-    config = small_config(
-        synth_root,
-        tmp_path / "lovasz",
-        **{
-            "train.iters": 2,
-            "train.log_interval": 2,  # one log row: the mean of the two iterations' losses
-            "train.lovasz": {"weight": 0.5, "stride": 2},
-            "train.ohem": {"thresh": 1e-6, "min_kept": 1000},
-            "model.options": {"aux_head": True},
-            "train.aux_weight": 0.4,
-        },
-    )
-    train(config)
-    assert "cross-entropy + 0.5 × Lovász-softmax (pixel stride 2)" in capsys.readouterr().out
-    assert [name for name, *_ in terms] == ["ce", "lovasz"] * 4  # 2 iterations × (main, aux head)
-    for (_, mined, _, _), (_, labelled, args, lovasz), before in zip(terms[::2], terms[1::2], labelled_before_mining):
-        assert mined <= 4000 < labelled == before and args[-1] == 2 and 0 < lovasz < 1
-    head_losses = [ce + 0.5 * lovasz for (_, _, _, ce), (*_, lovasz) in zip(terms[::2], terms[1::2])]
-    logged = [head_losses[0] + 0.4 * head_losses[1], head_losses[2] + 0.4 * head_losses[3]]
-    rows = (tmp_path / "lovasz" / "log.csv").read_text().splitlines()[1:]
-    assert float(rows[0].split(",")[1]) == pytest.approx(sum(logged) / 2, abs=1e-5)
-
-
 def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):
     """VNet's reversible training through the trainer on the CPU, in its own process: torch 2.13
     corrupted the heap there in channels_last (now contiguous on the CPU), killing the process."""
@@ -376,7 +292,9 @@ def test_vnet_trains_on_cpu(synth_root, tmp_path, cli):
 
 
 def test_overfits_tiny_set(synth_root, tmp_path):
-    """Loss falls and mIoU rises on a tiny set (train = val): the whole pipeline learns."""
+    """Loss falls and mIoU rises on a tiny set (train = val): the whole pipeline learns, to the
+    levels this run reaches (final logged loss 0.57, mIoU 35 %, pixel accuracy 83 % on this
+    project's CPU; the bounds leave room for another CPU's rounding, not for a slower learner)."""
     from narrow_seg_ros.data.cityscapes import CityscapesDataset
     from narrow_seg_ros.models import build_model
     from narrow_seg_ros.training.evaluate import evaluate
@@ -394,12 +312,11 @@ def test_overfits_tiny_set(synth_root, tmp_path):
             "data.scales": [1.0],
         },
     )
-    start = time.perf_counter()
     summary = train(config)
-    assert time.perf_counter() - start < 120
     rows = (tmp_path / "fit" / "log.csv").read_text().splitlines()[1:]
     losses = [float(r.split(",")[1]) for r in rows]
-    assert losses[-1] < 0.5 * losses[0], losses
+    assert losses[-1] < min(0.7, 0.5 * losses[0]), losses
+    assert summary["miou"] > 0.3 and summary["pixel_accuracy"] > 0.75, summary
     weights = load_weights(tmp_path / "fit" / "weights.pt")
     assert weights.input_size == [128, 256] and "aux_head.0.0.weight" not in weights.state_dict
     torch.manual_seed(0)

@@ -109,8 +109,8 @@ def measure(name, mode, batch_size, size, device, num_classes, loss) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from ..losses import upsampled_cross_entropy
     from ..models import build_model
+    from ..training.losses import upsampled_cross_entropy
 
     torch.manual_seed(0)
     model = build_model(name, num_classes=num_classes).to(device).train()

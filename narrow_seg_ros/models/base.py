@@ -163,7 +163,7 @@ class SegmentationNet(nn.Module):
 
     def forward(self, x: torch.Tensor, return_aux: bool = False, full_resolution: bool = True):
         """Logits at the input resolution, or at 1/``output_stride`` with ``full_resolution=False``
-        (training pairs that with :func:`narrow_seg_ros.losses.upsampled_cross_entropy`). With
+        (training pairs that with :func:`narrow_seg_ros.training.losses.upsampled_cross_entropy`). With
         ``return_aux=True`` returns ``(logits, aux_logits)``; the aux logits are at their own
         stride when not upsampled."""
         feats, aux_feats = self.encode(x)

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..losses import IGNORE_INDEX, upsampled_cross_entropy
-from ..metrics import ConfusionMatrix
+from ..data.labels import IGNORE_INDEX
+from .losses import upsampled_cross_entropy
+from .metrics import ConfusionMatrix
 
 
 def cell_fractions(target: torch.Tensor, num_classes: int, grid: tuple[int, int]) -> torch.Tensor:

@@ -50,13 +50,6 @@ DEFAULTS: dict = {
         # None, or "log": ENet/ERFNet weights 1 / ln(c + p) from the training set's class frequencies
         "class_weights": None,
         "class_weight_c": 1.10,
-        # online hard example mining (losses.ohem_target): thresh null = off; MMSeg's BiSeNet /
-        # STDC configs use thresh 0.7, min_kept 10000-100000 (× batch size: pixels a batch keeps
-        # at least, pooled over its images)
-        "ohem": {"thresh": None, "min_kept": 100000},
-        # Lovász-softmax (losses.lovasz_softmax), an mIoU surrogate added to the cross-entropy with
-        # this weight (0 = off), on every stride-th pixel of the upsampled logits in each direction
-        "lovasz": {"weight": 0.0, "stride": 4},
         # exponential moving average of the weights and BN statistics, as timm's ModelEmaV3:
         # null = off; e.g. 0.999. Validation scores both; the weights file gets the average
         "ema_decay": None,
@@ -122,19 +115,8 @@ def validate(config: dict) -> None:
         raise ValueError(
             f"data.rare_class_sampling needs 0 <= fraction <= 1, temperature > 0 and min_pixels >= 1, got {rare}"
         )
-    thresh, min_kept = train["ohem"]["thresh"], train["ohem"]["min_kept"]
-    if not (thresh is None or (_is_number(thresh) and 0.0 < thresh <= 1.0)) or not (
-        _is_int(min_kept) and min_kept >= 0
-    ):
-        raise ValueError(f"train.ohem needs thresh null or in (0, 1] and min_kept an integer >= 0, got {train['ohem']}")
-    weight, stride = train["lovasz"]["weight"], train["lovasz"]["stride"]
-    if not (_is_number(weight) and 0 <= weight < math.inf) or not (
-        _is_int(stride) and 1 <= stride and stride // 2 < min(data["crop"])
-    ):
-        raise ValueError(
-            f"train.lovasz needs a finite weight >= 0 and stride an integer >= 1 that samples the "
-            f"{data['crop']} crop (stride // 2 < its side), got {train['lovasz']}"
-        )
+    if train["class_weights"] not in (None, "log"):
+        raise ValueError(f"train.class_weights must be null or 'log', got {train['class_weights']!r}")
     # an interval of 0 would divide by zero at the first iteration; val_interval 0 means no validation
     for section, key, low in (
         ("train", "log_interval", 1),

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..geometry import padded_size
-from ..metrics import ConfusionMatrix
+from .metrics import ConfusionMatrix
 
 
 def image_to_tensor(image_rgb: np.ndarray, mean, std, size=None) -> torch.Tensor:

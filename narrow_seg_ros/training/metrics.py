@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-IGNORE_INDEX = 255
+from ..data.labels import IGNORE_INDEX
 
 
 class ConfusionMatrix:
