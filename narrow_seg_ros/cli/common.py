@@ -92,7 +92,7 @@ def iou_summary(matrix, class_names, weights, dataset, max_images: int | None, /
 
 def print_iou_report(summary: dict, as_json: bool, title: str) -> None:
     """``summary`` (ConfusionMatrix.summary plus context) as JSON, or ``title`` and the IoU table."""
-    from ..metrics import format_iou_table  # here: metrics imports torch, which parsing must not
+    from ..training.metrics import format_iou_table  # here: metrics imports torch, which parsing must not
 
     if as_json:
         print_json(summary)
