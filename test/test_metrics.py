@@ -61,7 +61,7 @@ def test_config_overrides_and_unknown_keys(tmp_path):
     assert milestones(cfg) == [35000, 60000]  # absolute in this config
     with pytest.raises(ValueError, match="unknown config key 'train.itters'"):
         load_config(None, {"train.itters": 5})
-    for weighting in ("ohem", "Log", True):
+    for weighting in ("enet", "Log", True):
         with pytest.raises(ValueError, match="train.class_weights must be null or 'log'"):
             load_config(None, {"train.class_weights": weighting})
     for key, value in (("log_interval", 0), ("checkpoint_interval", 0), ("val_interval", -1), ("num_samples", 1.5)):

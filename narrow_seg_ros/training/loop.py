@@ -141,6 +141,7 @@ def _loader(run: Run, train_set, class_pixels) -> DataLoader:
 
 
 def _loss(run: Run, class_pixels) -> SegmentationLoss:
+    """The configured loss; ``train.class_weights: log`` weighs classes by the training set's pixel counts."""
     tcfg, class_weight = run.config["train"], None
     if tcfg["class_weights"] == "log":
         class_weight = log_class_weights(class_pixels.sum(axis=0), tcfg["class_weight_c"]).to(run.runtime.device)
