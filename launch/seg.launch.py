@@ -1,7 +1,11 @@
 """ros2 launch narrow_seg_ros seg.launch.py [image:=/camera/image_raw] [demo:=true] [rviz:=true]
+                                            [cameras:=front,left,right,rear [camera_topic:=image_raw]]
 
 Starts seg_node with config/seg.yaml (or `params_file:=`); `demo:=true` adds image_player publishing the
-shipped synthetic street sequence (or `demo_source:=<folder|video>`), so the pipeline runs with no camera.
+shipped synthetic street sequence (or `demo_source:=<folder|video|recording>`), so the pipeline runs with
+no camera. `cameras:=` (comma-separated or a YAML list) makes one seg_node serve every camera with one
+model: camera `front` reads `front/<camera_topic>` and publishes `seg_node/front/mask` and the rest;
+with `demo:=true` one player per camera plays the sequence to it.
 weights/model/backend/device/use_compressed override the parameter file only when given.
 The launch stops as a whole when seg_node exits, with a non-zero code when it failed (a bad
 configuration: its one FATAL line says why); a params_file that does not exist is an error too.
@@ -27,6 +31,21 @@ DEMO_MODEL = "ndnet45_fcn8_synth"
 OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_compressed": bool}
 
 
+def _cameras(context) -> list[str]:
+    """Camera names of `cameras:=` (``front,left`` or ``[front, left]``), transports cut off."""
+    text = LaunchConfiguration("cameras").perform(context).strip().strip("[]")
+    return [c.strip().strip("'\"").split(":")[0] for c in text.split(",") if c.strip()]
+
+
+def _image_remappings(camera: str = "", source: str = "") -> list[tuple]:
+    """``source`` (default: seg_node's name for the camera's image, `image` or `<camera>/image`), and
+    its compressed transport, onto the launch's image topic or `<camera>/<camera_topic>`."""
+    arg = LaunchConfiguration
+    source = source or (f"{camera}/image" if camera else "image")
+    target = [camera, "/", arg("camera_topic")] if camera else [arg("image")]
+    return [(source, target), (f"{source}/compressed", [*target, "/compressed"])]
+
+
 def _seg_node(context):
     arg = LaunchConfiguration
     params_file = arg("params_file").perform(context)
@@ -39,13 +58,16 @@ def _seg_node(context):
     }
     if arg("demo").perform(context) == "true" and not {"model", "weights"} & overrides.keys():
         overrides["model"] = DEMO_MODEL  # the synthetic sequence with the model of its own domain
+    cameras = _cameras(context)
+    if cameras:
+        overrides["cameras"] = arg("cameras").perform(context)
     node = Node(
         package="narrow_seg_ros",
         executable="seg_node",
         name="seg_node",
         namespace=arg("namespace"),
         parameters=[arg("params_file"), overrides],
-        remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
+        remappings=[r for camera in cameras or [""] for r in _image_remappings(camera)],
         output="screen",
         emulate_tty=True,
     )
@@ -60,6 +82,28 @@ def _on_seg_node_exit(event, context):
     return Shutdown(reason="seg_node exited")
 
 
+def _players(context):
+    """One image_player per camera (or one for the single camera), each playing the demo source."""
+    arg = LaunchConfiguration
+    parameters = {
+        "source": ParameterValue(arg("demo_source"), value_type=str),
+        "rate": ParameterValue(arg("demo_rate"), value_type=float),  # demo_rate:=5 is a double too
+        "publish_compressed": True,
+    }
+    return [
+        Node(
+            package="narrow_seg_ros",
+            executable="image_player",
+            name=f"image_player_{camera.replace('/', '_')}" if camera else "image_player",
+            namespace=arg("namespace"),
+            parameters=[parameters],
+            remappings=_image_remappings(camera, source="image"),  # a player publishes `image`
+            output="screen",
+        )
+        for camera in _cameras(context) or [""]
+    ]
+
+
 def _rviz(context):
     try:
         get_package_share_directory("rviz2")
@@ -68,12 +112,17 @@ def _rviz(context):
             "rviz:=true, but rviz2 is not installed (apt install ros-$ROS_DISTRO-rviz2): continuing without RViz"
         )
         return []
-    # config/seg.rviz shows /image and /seg_node/*: point those at this launch's namespace and image topic
+    # config/seg.rviz shows /image and /seg_node/*: point those at this launch's namespace and image topic;
     ns = LaunchConfiguration("namespace").perform(context).strip("/")
     prefix = f"/{ns}" if ns else ""
+    # with several cameras, RViz shows the first
+    cameras = _cameras(context)
     image = LaunchConfiguration("image").perform(context)
+    if cameras:
+        image = f"{cameras[0]}/{LaunchConfiguration('camera_topic').perform(context)}"
     image = image if image.startswith("/") else f"{prefix}/{image}"
-    remap = {"/image": image, **{f"/seg_node/{t}": f"{prefix}/seg_node/{t}" for t in ("color_mask", "overlay")}}
+    outputs = f"{prefix}/seg_node/{cameras[0]}" if cameras else f"{prefix}/seg_node"
+    remap = {"/image": image, **{f"/seg_node/{t}": f"{outputs}/{t}" for t in ("color_mask", "overlay")}}
     return [
         Node(
             package="rviz2",
@@ -102,32 +151,22 @@ def generate_launch_description():
         DeclareLaunchArgument("backend", default_value="", description="auto | torch | onnxruntime" + from_file),
         DeclareLaunchArgument("device", default_value="", description="auto | cpu | cuda | cuda:N" + from_file),
         DeclareLaunchArgument("use_compressed", default_value="", description="true | false" + from_file),
+        DeclareLaunchArgument(
+            "cameras", default_value="", description="cameras of one seg_node: front,left,... (empty: one camera)"
+        ),
+        DeclareLaunchArgument(
+            "camera_topic", default_value="image", description="each camera's image topic under its namespace"
+        ),
         DeclareLaunchArgument("demo", default_value="false", description="play the shipped street sequence"),
         DeclareLaunchArgument("demo_source", default_value="", description="folder or video for the demo player"),
         DeclareLaunchArgument("demo_rate", default_value="10.0", description="demo frames per second"),
         DeclareLaunchArgument("rviz", default_value="false", description="open RViz with config/seg.rviz"),
     ]
-    player = Node(
-        package="narrow_seg_ros",
-        executable="image_player",
-        name="image_player",
-        namespace=arg("namespace"),
-        parameters=[
-            {
-                "source": ParameterValue(arg("demo_source"), value_type=str),
-                "rate": ParameterValue(arg("demo_rate"), value_type=float),  # demo_rate:=5 is a double too
-                "publish_compressed": True,
-            }
-        ],
-        remappings=[("image", arg("image")), ("image/compressed", [arg("image"), "/compressed"])],
-        condition=IfCondition(arg("demo")),
-        output="screen",
-    )
     return LaunchDescription(
         [
             *args,
             OpaqueFunction(function=_seg_node),
-            player,
+            OpaqueFunction(function=_players, condition=IfCondition(arg("demo"))),
             OpaqueFunction(function=_rviz, condition=IfCondition(arg("rviz"))),
         ]
     )

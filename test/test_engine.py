@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from narrow_seg_ros.inference.engine import Segmenter
+from narrow_seg_ros.inference.engine import Request, Segmenter
 from narrow_seg_ros.weights import load_weights
 
 CUDA = torch.cuda.is_available()
@@ -50,7 +50,53 @@ def test_backends_match_torch_fp32_reference(backend, which, ndnet_weights, ndne
     assert result.color.shape == result.overlay.shape == (540, 960, 3)
     assert result.confidence.shape == (540, 960) and result.confidence.dtype == np.uint8
     np.testing.assert_array_equal(result.color, engine.palette[result.mask])
-    assert set(result.timings) == {"pre_ms", "net_ms", "post_ms", "total_ms"}
+    assert set(result.timings) == {"pre_ms", "net_ms", "post_ms", "total_ms", "batch"}
+
+
+def batched_matches_alone(engine, requests) -> None:
+    """segment_batch gives each frame what segment gives it alone (up to float summation order
+    across batch sizes: a handful of near-tie pixels)."""
+    batched = engine.segment_batch(requests)
+    assert len(batched) == len(requests)
+    for request, result in zip(requests, batched, strict=True):
+        options = {k: getattr(request, k) for k in ("confidence", "color", "overlay", "overlay_alpha")}
+        alone = engine.segment(request.image, request.encoding, request.output_size, **options)
+        assert result.mask.shape == alone.mask.shape == tuple(request.output_size or request.image.shape[:2])
+        assert (result.mask == alone.mask).mean() >= 0.9999
+        wanted = {**options, "color": request.color or request.overlay}  # an overlay is made of the colors
+        for name in ("confidence", "color", "overlay"):
+            ours, theirs = getattr(result, name), getattr(alone, name)
+            assert (ours is None) == (theirs is None) == (not wanted[name]), name
+            if name == "confidence" and ours is not None:
+                assert np.abs(ours.astype(int) - theirs).max() <= 1
+            elif ours is not None:
+                assert (ours == theirs).all(axis=-1).mean() >= 0.9999
+        assert result.timings["batch"] == len(requests)
+
+
+def camera_requests():
+    """Three cameras of different sizes and encodings, each asking for other outputs."""
+    wide, small, square = scene(540, 960, 1), scene(240, 320, 2), scene(300, 300, 3)
+    return [
+        Request(wide, "rgb8", confidence=True),
+        Request(np.ascontiguousarray(small[..., ::-1]), "bgr8", output_size=(120, 160), color=True),
+        Request(square, "rgb8", overlay=True, overlay_alpha=0.3),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_a_batch_of_cameras_gives_each_frame_its_own_result(backend, ndnet_fcn8_weights):
+    engine = Segmenter.from_weights(ndnet_fcn8_weights, backend=backend, device="cpu")
+    batched_matches_alone(engine, camera_requests())
+
+
+def test_a_fixed_batch_onnx_graph_runs_a_batch_one_frame_per_call(ndnet_weights, tmp_path):
+    from narrow_seg_ros.inference.export import export_onnx
+
+    fixed = export_onnx(load_weights(ndnet_weights), tmp_path / "fixed.onnx")
+    engine = Segmenter.from_onnx(fixed)
+    assert engine.backend.max_batch == 1
+    batched_matches_alone(engine, camera_requests())
 
 
 def test_channel_order_and_output_size(ndnet_weights):

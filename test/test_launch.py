@@ -102,3 +102,23 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install, t
     assert "input 1024x2048" in log  # demo:=true runs the synthetic model (DEMO_MODEL), not the 360x480 default
     if rviz == "true":
         assert "rviz2 is not installed" in log
+
+
+def test_launch_runs_the_demo_as_several_cameras(ros, colcon_install):
+    """cameras:=front,rear with demo:=true: one seg_node, one player per camera under the
+    camera's namespace (camera_topic names the image under it), masks for each camera."""
+    arguments = ["demo:=true", "demo_rate:=4", "namespace:=robot1", "cameras:=front,rear", "camera_topic:=image_raw"]
+    proc = launch(colcon_install, *arguments)
+    topics = ["/robot1/seg_node/front/mask", "/robot1/seg_node/rear/mask"]
+    masks = Collector(ros, topics, reliable=False)
+    try:
+        done = masks.spin_until(lambda: all(len(masks.msgs[t]) >= 2 for t in topics) or proc.poll() is not None, 240)
+        assert done and proc.poll() is None, stop(proc)
+    finally:
+        masks.close()
+    os.killpg(proc.pid, signal.SIGINT)
+    code, log = finish(proc, 60)
+    assert code == 0, log
+    assert log.count("process started") == 3, log  # seg_node and two players
+    for camera in ("front", "rear"):
+        assert f"/robot1/{camera}/image_raw" in log  # the node's ready line names each camera's topic

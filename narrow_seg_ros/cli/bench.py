@@ -23,6 +23,7 @@ from .common import (
     print_json,
     print_table,
     run_worker,
+    street_frames,
 )
 
 FRAMES = 4
@@ -105,16 +106,6 @@ def _random_weights(model: str, size, folder: str, options: dict) -> str:
     return path
 
 
-def _frames(size, count: int):
-    """Synthetic street scenes: realistic class boundaries, which the post-processing's cost
-    depends on (noise would be nearly all boundary and time a different workload)."""
-    import numpy as np
-
-    from ..data.synth import render_scene
-
-    return [render_scene(np.random.default_rng(i), size)[0] for i in range(count)]
-
-
 def _peak_rss_mb() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -148,7 +139,7 @@ def measure(args, backend: str) -> dict:
         import torch
 
         torch.cuda.reset_peak_memory_stats()
-    frames = _frames(args.size, FRAMES)
+    frames = street_frames(args.size, FRAMES)
     for i in range(args.warmup):
         engine.segment(frames[i % FRAMES], "rgb8", color=True)
     stages = {k: [] for k in ("pre_ms", "net_ms", "post_ms", "total_ms")}

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from ..resources import DEMO_MODEL, SHIPPED_MODELS
-from .common import int_at_least, parse_size, print_json
+from .common import int_at_least, parse_size, print_json, street_frames
 
 FRAMES = 4
 
@@ -42,11 +42,12 @@ def run(args) -> int:
     from ..resources import shipped_weights
     from ..ros.image_conversion import numpy_to_image
     from ..ros.runtime import keep_dds_on_this_host, seg_node_command
-    from .bench import _frames
 
     keep_dds_on_this_host()
     weights = args.weights or str(shipped_weights(args.model))
-    frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f for f in _frames(args.size, FRAMES)]
+    frames = [
+        np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f for f in street_frames(args.size, FRAMES)
+    ]
     cmd = seg_node_command(
         f"weights:={weights}",
         f"backend:={args.backend}",

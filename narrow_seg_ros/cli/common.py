@@ -114,3 +114,14 @@ def run_worker(argv: list[str], what: str, env: dict | None = None) -> dict:
     if proc.returncode != 0:
         raise ValueError(f"{what} failed:\n{proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def street_frames(size, count: int) -> list:
+    """Synthetic street scenes for benchmarks: realistic class boundaries, which the
+    post-processing's cost depends on (noise would be nearly all boundary and time a different
+    workload)."""
+    import numpy as np
+
+    from ..data.synth import render_scene
+
+    return [render_scene(np.random.default_rng(i), size)[0] for i in range(count)]

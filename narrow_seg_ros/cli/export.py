@@ -12,6 +12,12 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--size", type=parse_size, help="input HxW (default: the weights' input size)")
     p.add_argument("--dynamic", action="store_true", help="ONNX: dynamic batch, height and width")
+    p.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="ONNX: dynamic batch at a fixed size (seg_node runs several cameras as one batch; a fixed-batch "
+        "graph runs them one call each)",
+    )
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17)")
     p.add_argument(
         "--full-resolution",
@@ -45,18 +51,19 @@ def run(args) -> int:
             weights,
             args.out,
             args.size,
-            args.dynamic,
-            args.opset,
-            args.full_resolution,
-            args.uint8_input,
-            args.channel_multiple,
+            dynamic=args.dynamic,
+            opset=args.opset,
+            full_resolution=args.full_resolution,
+            uint8_input=args.uint8_input,
+            channel_multiple=args.channel_multiple,
+            dynamic_batch=args.dynamic_batch,
         )
     else:
-        if args.dynamic or args.uint8_input or args.channel_multiple != 1:
-            raise ValueError("--dynamic, --uint8-input and --channel-multiple apply to ONNX only")
+        if args.dynamic or args.dynamic_batch or args.uint8_input or args.channel_multiple != 1:
+            raise ValueError("--dynamic, --dynamic-batch, --uint8-input and --channel-multiple apply to ONNX only")
         path = export_torchscript(weights, args.out, args.size, args.full_resolution)
     size = args.size or weights.input_size
     print(
-        f"wrote {path} ({args.format}, {weights.label}, input {size[0]}x{size[1]}{', dynamic' if args.dynamic else ''})"
+        f"wrote {path} ({args.format}, {weights.label}, input {size[0]}x{size[1]}{', dynamic' if args.dynamic else ', dynamic batch' if args.dynamic_batch else ''})"
     )
     return 0

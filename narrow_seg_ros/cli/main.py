@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "bench",
     "bench_postprocess",
     "bench_node",
+    "bench_cameras",
     "soak",
     "synth",
 ]

@@ -1,14 +1,14 @@
-"""Network backends: run one image batch to low-resolution logits.
+"""Network backends: run one batch of N images to low-resolution logits.
 
-A backend with ``takes_uint8`` receives the camera's uint8 RGB pixels as they lie in memory,
-(1, H, W, 3), and normalises them itself (on the GPU, or inside the ONNX graph); otherwise it
-receives the normalised float32 (1, 3, H, W) batch (ONNX files exported with float input).
+A backend with ``takes_uint8`` receives the cameras' uint8 RGB pixels as they lie in memory,
+(N, H, W, 3), and normalises them itself (on the GPU, or inside the ONNX graph); otherwise it
+receives the normalised float32 (N, 3, H, W) batch (ONNX files exported with float input).
 
 * ``torch``: CPU, or CUDA with fp16 and channels_last (optionally ``torch.compile``).
 * ``onnxruntime``: CPU execution provider; CUDA and TensorRT providers when the installed
   onnxruntime has them (fp16 and engine-cache options passed through: the Jetson path).
 
-Each backend returns logits as float32 numpy (C, h, w), or keeps them on the GPU as a torch
+Each backend returns logits as float32 numpy (N, C, h, w), or keeps them on the GPU as a torch
 tensor when the post-processing runs there too (``returns_torch``).
 """
 
@@ -61,10 +61,9 @@ class TorchBackend:
             model = model.to(memory_format=torch.channels_last)
         self.model = torch.compile(model, mode="max-autotune") if compile else model
         self.returns_torch = self.device.type == "cuda"
+        self.max_batch = None
         self.takes_uint8 = self.device.type == "cuda"  # normalised on the GPU; on CPU: cv2 is faster
         self.scale, self.shift = (t.to(self.device) for t in uint8_normalization(mean, std))
-        self.align_corners = model.align_corners
-        self.output_stride = model.output_stride
 
     @torch.inference_mode()
     def __call__(self, batch):
@@ -72,7 +71,7 @@ class TorchBackend:
         if self.takes_uint8:  # uint8 crosses to the GPU (a quarter of float32's bytes)
             x = x.permute(0, 3, 1, 2).float() * self.scale + self.shift
             x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        logits = self.model(x, full_resolution=False)[0]
+        logits = self.model(x, full_resolution=False)
         if self.returns_torch:
             return logits
         return logits.float().numpy()
@@ -91,7 +90,6 @@ class OnnxRuntimeBackend:
         fp16: bool = False,
         threads: int | None = None,
         provider: str = "auto",
-        metadata: dict | None = None,
     ):
         import onnxruntime as ort
 
@@ -109,19 +107,19 @@ class OnnxRuntimeBackend:
         if providers[0][0] == TENSORRT:
             Path(providers[0][1]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
         self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-        self.input_name = self.session.get_inputs()[0].name
-        self.takes_uint8 = self.session.get_inputs()[0].type == "tensor(uint8)"
+        graph_input = self.session.get_inputs()[0]
+        self.input_name = graph_input.name
+        self.takes_uint8 = graph_input.type == "tensor(uint8)"
+        # a graph exported with a fixed batch runs several cameras' frames one call each
+        self.max_batch = graph_input.shape[0] if isinstance(graph_input.shape[0], int) else None
         self.provider = self.session.get_providers()[0]
         self.fp16 = fp16
         self.returns_torch = False
-        self.metadata = metadata or {}
-        self.align_corners = self.metadata.get("align_corners")
-        self.output_stride = self.metadata.get("output_stride")
 
     def __call__(self, batch):
         batch = np.ascontiguousarray(batch, dtype=np.uint8 if self.takes_uint8 else np.float32)
         (logits,) = self.session.run(None, {self.input_name: batch})
-        return logits[0]
+        return logits
 
     def describe(self) -> str:
         import onnxruntime as ort
@@ -177,7 +175,15 @@ def onnx_for_weights(
     path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}{suffix}.onnx"
     if not path.exists():
         log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
-        export_onnx(weights, path, size=size, opset=opset, uint8_input=uint8_input, channel_multiple=channel_multiple)
+        export_onnx(
+            weights,
+            path,
+            size=size,
+            opset=opset,
+            dynamic_batch=True,
+            uint8_input=uint8_input,
+            channel_multiple=channel_multiple,
+        )
     return path
 
 

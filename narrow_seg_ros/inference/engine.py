@@ -32,6 +32,7 @@ from .backends import (
     onnx_for_weights,
     onnx_providers,
 )
+from .requests import Request
 
 log = logging.getLogger("narrow_seg_ros.inference")
 
@@ -45,7 +46,8 @@ class Segmentation:
     confidence: np.ndarray | None = None  # uint8 (H, W), max softmax × 255
     color: np.ndarray | None = None  # uint8 (H, W, 3) rgb8 palette colors
     overlay: np.ndarray | None = None  # uint8 (H, W, 3) rgb8 image blended with the colors
-    timings: dict = field(default_factory=dict)  # pre_ms, net_ms, post_ms, total_ms
+    # pre_ms, net_ms (the whole batch's), post_ms, total_ms, batch (frames in the network call)
+    timings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -136,9 +138,7 @@ class Segmenter:
                 uint8_input=not on_cpu,
                 channel_multiple=cpu_channel_block() if on_cpu else 1,
             )
-            engine_backend = OnnxRuntimeBackend(
-                onnx_path, device, fp16, threads, provider, metadata={"align_corners": model.align_corners}
-            )
+            engine_backend = OnnxRuntimeBackend(onnx_path, device, fp16, threads, provider)
         engine = cls(
             engine_backend,
             weights.class_names,
@@ -172,7 +172,7 @@ class Segmenter:
         _set_threads(threads)
         meta = read_onnx_metadata(path)
         device = "cpu" if device == "auto" else device
-        backend = OnnxRuntimeBackend(path, device, fp16, threads, provider, metadata=meta)
+        backend = OnnxRuntimeBackend(path, device, fp16, threads, provider)
         engine = cls(
             backend,
             meta["class_names"],
@@ -240,47 +240,60 @@ class Segmenter:
             conf = None if conf is None else _crop_resize_nearest(conf, box.valid, out_size)
         return mask, conf
 
-    def segment(
-        self,
-        image: np.ndarray,
-        encoding: str = "rgb8",
-        output_size=None,
-        confidence: bool = False,
-        color: bool = False,
-        overlay: bool = False,
-        overlay_alpha: float = 0.5,
-        confidence_rule: str = "max",
-    ) -> Segmentation:
-        """Segment one frame. ``output_size`` (H, W) defaults to the frame's own size;
-        ``confidence_rule``: ``max`` (max softmax probability) or ``margin`` (top-1 minus top-2)."""
+    def segment(self, image: np.ndarray, encoding: str = "rgb8", output_size=None, **options) -> Segmentation:
+        """Segment one frame; ``options`` as :class:`Request`'s."""
+        return self.segment_batch([Request(image, encoding, output_size, **options)])[0]
+
+    def segment_batch(self, requests: list[Request]) -> list[Segmentation]:
+        """Segment several frames (e.g. one per camera, of any sizes) as one network batch at the
+        shared input size; each result as :meth:`segment` would give it for its frame alone."""
         t0 = time.perf_counter()
-        batch, box = self.preprocess(image, encoding)
+        prepared = [self.preprocess(r.image, r.encoding) for r in requests]
+        pre_ms = (time.perf_counter() - t0) * 1e3 / len(requests)
         t1 = time.perf_counter()
-        logits = self.backend(batch)
+        logits = self._run_backend(np.concatenate([batch for batch, _ in prepared]))
+        net_ms = (time.perf_counter() - t1) * 1e3
+        results = []
+        for i, (request, (_, box)) in enumerate(zip(requests, prepared, strict=True)):
+            t2 = time.perf_counter()
+            result = self._finish(request, logits[i], box)
+            post_ms = (time.perf_counter() - t2) * 1e3
+            result.timings = {
+                "pre_ms": pre_ms,
+                "net_ms": net_ms,
+                "post_ms": post_ms,
+                "total_ms": pre_ms + net_ms + post_ms,
+                "batch": len(requests),
+            }
+            results.append(result)
+        return results
+
+    def _run_backend(self, batch: np.ndarray):
+        """The backend over the whole batch, in chunks where its graph has a fixed batch size."""
+        step = self.backend.max_batch or len(batch)
+        chunks = [self.backend(batch[i : i + step]) for i in range(0, len(batch), step)]
         if self.backend.returns_torch:
             import torch
 
             torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        out_size = tuple(output_size or image.shape[:2])
-        mask, conf = self.postprocess(logits, out_size, box, confidence, confidence_rule)
+            return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    def _finish(self, request: Request, logits, box: _Letterbox | None) -> Segmentation:
+        """One frame's logits → its mask and the outputs it asked for."""
+        if not 0.0 <= request.overlay_alpha <= 1.0:
+            raise ValueError(f"overlay_alpha must be in [0, 1], got {request.overlay_alpha}")
+        out_size = tuple(request.output_size or request.image.shape[:2])
+        mask, conf = self.postprocess(logits, out_size, box, request.confidence, request.confidence_rule)
         result = Segmentation(mask=mask, confidence=conf)
-        if color or overlay:
+        if request.color or request.overlay:
             result.color = postprocess.colorize(mask, self.palette)
-        if overlay:
-            if not 0.0 <= overlay_alpha <= 1.0:
-                raise ValueError(f"overlay_alpha must be in [0, 1], got {overlay_alpha}")
-            rgb = image if encoding == "rgb8" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if request.overlay:
+            image = request.image
+            rgb = image if request.encoding == "rgb8" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             if rgb.shape[:2] != out_size:
                 rgb = _resize(rgb, out_size)
-            result.overlay = postprocess.overlay(rgb, result.color, overlay_alpha)
-        t3 = time.perf_counter()
-        result.timings = {
-            "pre_ms": (t1 - t0) * 1e3,
-            "net_ms": (t2 - t1) * 1e3,
-            "post_ms": (t3 - t2) * 1e3,
-            "total_ms": (t3 - t0) * 1e3,
-        }
+            result.overlay = postprocess.overlay(rgb, result.color, request.overlay_alpha)
         return result
 
 

@@ -84,9 +84,12 @@ def export_onnx(
     full_resolution: bool = False,
     uint8_input: bool = False,
     channel_multiple: int = 1,
+    dynamic_batch: bool = False,
 ) -> Path:
-    """``channel_multiple``: pad narrow layers with zero channels to a multiple of it (16 keeps
-    NDNet in onnxruntime's NCHWc layout on AVX-512 CPUs; the logits are unchanged)."""
+    """``dynamic``: batch, height and width free (multiples of the stride); ``dynamic_batch``: the
+    batch alone (the engine batches several cameras at one input size). ``channel_multiple``: pad
+    narrow layers with zero channels to a multiple of it (16 keeps NDNet in onnxruntime's NCHWc
+    layout on AVX-512 CPUs; the logits are unchanged)."""
     import onnx
 
     path = Path(path)
@@ -103,12 +106,12 @@ def export_onnx(
         wrapper = ExportWrapper(model, full_resolution).eval()
         example, axes = torch.zeros(1, 3, *canvas), (2, 3)
     dynamic_shapes = None
-    if dynamic:
-        batch = torch.export.Dim("batch", min=1, max=64)
-        # sizes as multiples of the stride, so every downsampling stage stays exact
+    if dynamic or dynamic_batch:
+        dynamic_shapes = {"image": {0: torch.export.Dim("batch", min=1, max=64)}}
+    if dynamic:  # sizes as multiples of the stride, so every downsampling stage stays exact
         h = torch.export.Dim("h", min=1, max=4096 // stride)
         w = torch.export.Dim("w", min=1, max=8192 // stride)
-        dynamic_shapes = {"image": {0: batch, axes[0]: stride * h, axes[1]: stride * w}}
+        dynamic_shapes["image"].update({axes[0]: stride * h, axes[1]: stride * w})
     with atomic_path(path) as tmp:
         # torch's exporter writes the weights beside its file as <file>.data; onnx.save below
         # inlines them into the one file we publish, so the side file is removed

@@ -1,5 +1,10 @@
 """``seg_node``: camera images in, segmentation masks out. A thin adapter over the engine.
 
+With ``cameras`` set, one node serves several cameras with one model: camera ``front`` subscribes
+``front/image`` and publishes ``~/front/mask`` and the rest, exactly as below; each cycle runs the
+newest unprocessed frame of every camera as one network batch, so no camera waits for another's
+backlog.
+
 Subscribes ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage)
 with sensor-data QoS (REP-2003; reliability and depth settable) and the camera's ``camera_info``
 beside it (image_transport's convention), runs :class:`narrow_seg_ros.inference.engine.Segmenter`
@@ -19,30 +24,19 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
+from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import String
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from ..inference.requests import Request
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
-from .camera_info import parse_output_size, scale_camera_info
-from .image_conversion import (
-    ImageConversionError,
-    compressed_to_rgb,
-    image_to_rgb,
-    numpy_to_compressed,
-    numpy_to_image,
-)
+from .camera_channel import CameraChannel, LabelInfo, decode, parse_cameras
+from .camera_info import parse_output_size
+from .image_conversion import ImageConversionError
 from .runtime import run_node
-
-try:  # on any ROS install; the pip-only set-up lacks it and publishes the JSON form alone
-    from vision_msgs.msg import LabelInfo, VisionClass
-except ImportError:
-    LabelInfo = VisionClass = None
 
 # name: (default, description, read_only, extra descriptor fields)
 PARAMETERS = {
@@ -75,6 +69,14 @@ PARAMETERS = {
         "CPU threads for the backend; 0 = library default",
         True,
         {"integer_range": [IntegerRange(from_value=0, to_value=256, step=0)]},
+    ),
+    "cameras": (
+        "",
+        "several cameras in one node, one model: names (a list, or comma-separated), each subscribing "
+        "<name>/image and publishing ~/<name>/mask etc.; name:compressed or name:raw sets its transport; "
+        "empty = one camera on image",
+        True,
+        {"dynamic_typing": True},
     ),
     "use_compressed": (False, "subscribe image/compressed (jpeg/png) instead of image", True, {}),
     "qos_reliability": ("best_effort", "subscription reliability: best_effort or reliable", True, {}),
@@ -141,23 +143,6 @@ class ConfigurationError(ValueError):
     """Bad parameters: the node refuses to start, with one clear message."""
 
 
-class RateMeter:
-    """Events per second over a sliding window."""
-
-    def __init__(self, window_s: float = 5.0):
-        self.window_s, self.stamps = window_s, deque()
-
-    def tick(self, now: float) -> None:
-        self.stamps.append(now)
-
-    def rate(self, now: float) -> float:
-        while self.stamps and now - self.stamps[0] > self.window_s:
-            self.stamps.popleft()
-        if len(self.stamps) < 2:
-            return 0.0
-        return (len(self.stamps) - 1) / max(1e-9, self.stamps[-1] - self.stamps[0])
-
-
 class SegNode(Node):
     def __init__(self, segmenter_factory=None, **kwargs):
         super().__init__("seg_node", **kwargs)
@@ -172,28 +157,6 @@ class SegNode(Node):
         self.groups = build_groups(self.params, self.segmenter)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        self.pub_mask = self.create_publisher(Image, "~/mask", 1)
-        self.pub_mask_png = self.create_publisher(CompressedImage, "~/mask/compressed", 1)
-        self.pub_color = self.create_publisher(Image, "~/color_mask", 1)
-        self.pub_overlay = self.create_publisher(Image, "~/overlay", 1)
-        self.pub_confidence = self.create_publisher(Image, "~/confidence", 1)
-        self.pub_camera_info = self.create_publisher(CameraInfo, "~/camera_info", 1)
-        latched = QoSProfile(
-            depth=1,
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL,
-            history=HistoryPolicy.KEEP_LAST,
-        )
-        self.pub_label_json = self.create_publisher(String, "~/label_info_json", latched)
-        self.pub_label_json.publish(String(data=label_info_json(self.segmenter, self.groups)))
-        self.pub_label_info = None
-        if LabelInfo is not None:
-            self.pub_label_info = self.create_publisher(LabelInfo, "~/label_info", latched)
-            self._publish_label_info(None)
-            if self.params["label_info_period"] > 0:
-                self.create_timer(self.params["label_info_period"], lambda: self._publish_label_info(self._last_header))
-        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.params["qos_depth"],
@@ -202,42 +165,37 @@ class SegNode(Node):
             else ReliabilityPolicy.BEST_EFFORT,
             durability=qos_profile_sensor_data.durability,
         )
-        # the camera is subscribed only while some output has a subscriber (as image_proc does):
-        # a 6 MB frame nobody needs is not even deserialised
-        self._image_qos = qos
-        self.image_type, name = (
-            (CompressedImage, "image/compressed") if self.params["use_compressed"] else (Image, "image")
-        )
-        self.image_topic = self.resolve_topic_name(name)
-        self.sub = self.sub_info = None
-        # image_transport's convention: camera_info beside the (resolved, remapped) image topic
-        base = self.image_topic.removesuffix("/compressed")
-        self.info_topic = f"{base.rsplit('/', 1)[0]}/camera_info"
-        self.camera_info = self.reference_info = self._last_header = None
-        if self.output_size == "reference":
-            self.create_subscription(CameraInfo, "reference/camera_info", self._on_reference_info, qos)
-        self.create_timer(0.25, self._update_subscription)
+        named = parse_cameras(self.params["cameras"], self.params["use_compressed"])
+        self.cameras = [CameraChannel(self, n, c, qos) for n, c in named or [("", self.params["use_compressed"])]]
+        labels = label_info_json(self.segmenter, self.groups)
+        for camera in self.cameras:
+            camera.publish_labels(self._label_names(), float(self.params["confidence_threshold"]), labels)
+            if self.output_size == "reference":
+                camera.subscribe_reference(qos)
+        if LabelInfo is not None and self.params["label_info_period"] > 0:
+            self.create_timer(self.params["label_info_period"], self._publish_label_info)
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(0.25, self._update_subscriptions)
 
-        # newest-frame slot shared with the worker
+        # the cameras' newest-frame slots, shared with the worker
         self._lock = threading.Condition()
-        self._pending = None
         self._running = True
-        self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0}
-        self._in_rate, self._out_rate, self._error_rate = RateMeter(), RateMeter(), RateMeter()
-        self._latency_ms = deque(maxlen=100)
-        self._engine_ms = deque(maxlen=100)
         self._last_error_log: dict[str, float] = {}
         self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
         self._worker.start()
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
         if self.params["log_period"] > 0:
             self.create_timer(self.params["log_period"], self._log_status)
-        label_topics = "~/label_info (vision_msgs/LabelInfo) and " if self.pub_label_info else ""
+        self._log_ready()
+
+    def _log_ready(self) -> None:
+        label_topics = "~/label_info (vision_msgs/LabelInfo) and " if LabelInfo is not None else ""
         self.get_logger().info(f"labels on {label_topics}~/label_info_json (std_msgs/String, JSON with colors)")
+        h, w = self.segmenter.input_size
+        topics = ", ".join(f"{c.image_topic} and {c.info_topic}" for c in self.cameras)
         self.get_logger().info(
-            f"ready: {self.segmenter.describe()}, input {self.segmenter.input_size[0]}x{self.segmenter.input_size[1]} (HxW); "
-            f"subscribes to {self.image_topic} ({self.params['qos_reliability']}, depth {self.params['qos_depth']}) "
-            f"and {self.info_topic} while an output has a subscriber"
+            f"ready: {self.segmenter.describe()}, input {h}x{w} (HxW); subscribes to {topics} "
+            f"({self.params['qos_reliability']}, depth {self.params['qos_depth']}) while an output has a subscriber"
         )
 
     # -------------------------------------------------------------------- parameters
@@ -252,8 +210,11 @@ class SegNode(Node):
             raise ConfigurationError(f"parameter device={device!r}: use auto, cpu, cuda or cuda:N")
         if p["fp16"] and device == "cpu":
             raise ConfigurationError("parameter fp16=true needs a CUDA device, but device=cpu")
+        if not isinstance(p["cameras"], (str, list, tuple)):
+            raise ConfigurationError(f"parameter cameras={p['cameras']!r}: give a list of names or one string")
         try:
             parse_output_size(p["output_size"])
+            parse_cameras(p["cameras"], p["use_compressed"])
         except ValueError as exc:
             raise ConfigurationError(f"parameter {exc}") from exc
 
@@ -267,144 +228,120 @@ class SegNode(Node):
         return SetParametersResult(successful=True)
 
     # -------------------------------------------------------------------- data path
-    def _outputs(self):
-        return (self.pub_mask, self.pub_mask_png, self.pub_color, self.pub_overlay, self.pub_confidence,
-                self.pub_camera_info)  # fmt: skip
-
     def listened(self) -> bool:
-        return any(p.get_subscription_count() > 0 for p in self._outputs())
+        return any(camera.listened() for camera in self.cameras)
 
-    def _update_subscription(self) -> None:
-        wanted = self.listened()
-        if wanted and self.sub is None:
-            self.sub = self.create_subscription(self.image_type, self.image_topic, self._on_image, self._image_qos)
-            self.sub_info = self.create_subscription(CameraInfo, self.info_topic, self._on_camera_info, self._image_qos)
-        elif not wanted and self.sub is not None:
-            self.destroy_subscription(self.sub)
-            self.destroy_subscription(self.sub_info)
-            self.sub = self.sub_info = None
-            self._reset_window()
+    def _update_subscriptions(self) -> None:
+        for camera in self.cameras:
+            camera.update_subscription(self._on_image)
 
-    def _reset_window(self) -> None:
-        """Rates and latencies describe recent work: an idle node reports none."""
-        self._in_rate, self._out_rate, self._error_rate = RateMeter(), RateMeter(), RateMeter()
-        self._latency_ms.clear()
-        self._engine_ms.clear()
+    def _label_names(self) -> list[str]:
+        return self.groups.names if self.groups else self.segmenter.class_names
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self.camera_info = msg
+    def _publish_label_info(self) -> None:
+        for camera in self.cameras:
+            camera.publish_labels(self._label_names(), float(self.params["confidence_threshold"]))
 
-    def _on_reference_info(self, msg: CameraInfo) -> None:
-        self.reference_info = msg
-
-    def _publish_label_info(self, header) -> None:
-        names = self.groups.names if self.groups else self.segmenter.class_names
-        msg = LabelInfo(threshold=float(self.params["confidence_threshold"]))
-        if header is not None:
-            msg.header = header
-        msg.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(names)]
-        self.pub_label_info.publish(msg)
-
-    def _on_image(self, msg) -> None:
+    def _on_image(self, camera: CameraChannel, msg) -> None:
         now = time.monotonic()
-        self._in_rate.tick(now)
+        camera.in_rate.tick(now)
         with self._lock:
-            self.stats["received"] += 1
-            if self._pending is not None:
-                self.stats["dropped"] += 1  # the worker is busy: keep only the newest frame
-            self._pending = (msg, now)
+            camera.stats["received"] += 1
+            if camera.pending is not None:
+                camera.stats["dropped"] += 1  # the worker is busy: keep only the newest frame
+            camera.pending = (msg, now)
             self._lock.notify()
 
+    def _take_frames(self) -> list | None:
+        """Wait for frames; then the newest unprocessed frame of every camera that has one, so a
+        fast camera cannot starve a slow one. None when the node shuts down."""
+        with self._lock:
+            while self._running and not any(c.pending for c in self.cameras):
+                self._lock.wait()
+            if not self._running:
+                return None
+            jobs = [(camera, *camera.pending) for camera in self.cameras if camera.pending]
+            for camera, _, _ in jobs:
+                camera.pending = None
+            return jobs
+
     def _work(self) -> None:
-        while True:
-            with self._lock:
-                while self._pending is None and self._running:
-                    self._lock.wait()
-                if not self._running:
-                    return
-                msg, received = self._pending
-                self._pending = None
-            try:
-                self._process(msg, received)
-            except ImageConversionError as exc:
-                self.stats["invalid"] += 1
-                self._error_rate.tick(time.monotonic())
-                self._throttled_error("invalid", f"dropped invalid frame: {exc}")
-            except LookupError as exc:  # an input the outputs need has not arrived yet
-                self.stats["dropped"] += 1
-                self._throttled_error("waiting", f"dropped frame: {exc}")
-            except Exception as exc:  # keep serving whatever one frame did
-                self.stats["failed"] += 1
-                self._error_rate.tick(time.monotonic())
-                trace = traceback.format_exc()
-                self._throttled_error(type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}\n{trace}")
+        while (jobs := self._take_frames()) is not None:
+            frames = [f for f in (self._guarded(c, self._prepare, c, m, t) for c, m, t in jobs) if f]
+            if not frames:
+                continue
+            results = self._guarded(frames, self.segmenter.segment_batch, [f.request for f in frames])
+            for frame, result in zip(frames, results or (), strict=False):
+                self._guarded(frame.camera, self._publish, frame, result)
 
-    def _wanted(self, publisher, flag: str | None = None) -> bool:
-        return (flag is None or self.params[flag]) and publisher.get_subscription_count() > 0
+    def _guarded(self, cameras, function, *args):
+        """``function(*args)``, or None after counting and logging its error against the camera(s):
+        whatever one frame does, the node keeps serving."""
+        cameras = cameras if isinstance(cameras, list) else [cameras]
+        cameras = [getattr(c, "camera", c) for c in cameras]
+        try:
+            return function(*args)
+        except ImageConversionError as exc:
+            self._count(cameras, "invalid", "invalid", f"dropped invalid frame: {exc}")
+        except LookupError as exc:  # an input the outputs need has not arrived yet
+            self._count(cameras, "dropped", "waiting", f"dropped frame: {exc}", errors=False)
+        except Exception as exc:
+            trace = traceback.format_exc()
+            self._count(cameras, "failed", type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}\n{trace}")
+        return None
 
-    def _target_size(self) -> tuple[int, int] | None:
-        """(H, W) of the outputs; None for the camera's own size. ValueError while the reference
+    def _count(self, cameras, counter: str, key: str, text: str, errors: bool = True) -> None:
+        now = time.monotonic()
+        for camera in cameras:
+            camera.stats[counter] += 1
+            if errors:
+                camera.error_rate.tick(now)
+        names = ", ".join(c.name for c in cameras if c.name)
+        self._throttled_error(key, f"{names}: {text}" if names else text)
+
+    def _prepare(self, camera: CameraChannel, msg, received: float):
+        """The engine request for one camera's frame, or None when nobody listens to it."""
+        wants = camera.wants(self.params)
+        if not any(wants.values()):
+            return None  # nobody listens: compute nothing
+        image, encoding = decode(msg)
+        threshold = float(self.params["confidence_threshold"])
+        request = Request(
+            image,
+            encoding,
+            output_size=self._target_size(camera),
+            confidence=wants["confidence"] or threshold > 0,
+            color=wants["color"],
+            overlay=wants["overlay"],
+            overlay_alpha=float(self.params["overlay_alpha"]),
+            confidence_rule=self.params["confidence_rule"],
+        )
+        return _Frame(camera, msg.header, received, wants, request)
+
+    def _publish(self, frame: _Frame, result) -> None:
+        mask = result.mask
+        threshold = float(self.params["confidence_threshold"])
+        if threshold > 0:
+            mask = mask.copy()
+            mask[result.confidence < round(threshold * 255)] = 255
+        if self.groups is not None:
+            mask = self.groups.apply(mask)
+        frame.camera.publish(frame.header, mask, result, frame.wants)
+        frame.camera.done(frame.received, result.timings["total_ms"])
+
+    def _target_size(self, camera: CameraChannel) -> tuple[int, int] | None:
+        """(H, W) of the outputs; None for the camera's own size. LookupError while the reference
         camera_info has not arrived."""
         if self.output_size == "camera":
             return None
         if self.output_size == "network":
             return tuple(self.segmenter.input_size)
         if self.output_size == "reference":
-            info = self.reference_info
+            info = camera.reference_info
             if info is None or not info.width:
-                topic = self.resolve_topic_name("reference/camera_info")
-                raise LookupError(f"no camera_info on {topic} yet: output_size=reference waits")
+                raise LookupError(f"no camera_info on {camera.reference_topic} yet: output_size=reference waits")
             return info.height, info.width
         return self.output_size
-
-    def _process(self, msg, received: float) -> None:
-        want_mask = self._wanted(self.pub_mask)
-        want_png = self._wanted(self.pub_mask_png)
-        want_info = self._wanted(self.pub_camera_info)
-        want_color = self._wanted(self.pub_color, "publish_color")
-        want_overlay = self._wanted(self.pub_overlay, "publish_overlay")
-        want_conf = self._wanted(self.pub_confidence, "publish_confidence")
-        if not (want_mask or want_png or want_info or want_color or want_overlay or want_conf):
-            return  # nobody listens: compute nothing
-        if isinstance(msg, CompressedImage):
-            image, encoding = compressed_to_rgb(msg)
-        else:
-            image, encoding = image_to_rgb(msg)
-        threshold = float(self.params["confidence_threshold"])
-        result = self.segmenter.segment(
-            image,
-            encoding,
-            output_size=self._target_size(),
-            confidence=want_conf or threshold > 0,
-            color=want_color,
-            overlay=want_overlay,
-            overlay_alpha=float(self.params["overlay_alpha"]),
-            confidence_rule=self.params["confidence_rule"],
-        )
-        header = self._last_header = msg.header
-        mask = result.mask
-        if threshold > 0:
-            mask = mask.copy()
-            mask[result.confidence < round(threshold * 255)] = 255
-        if self.groups is not None:
-            mask = self.groups.apply(mask)
-        if want_mask:
-            self.pub_mask.publish(numpy_to_image(mask, "mono8", header))
-        if want_png:  # lossless: a class mask must never go through JPEG
-            self.pub_mask_png.publish(numpy_to_compressed(mask, "mono8", "png", header))
-        if want_info and self.camera_info is not None:
-            self.pub_camera_info.publish(scale_camera_info(self.camera_info, *mask.shape, header))
-        if want_color:
-            self.pub_color.publish(numpy_to_image(result.color, "rgb8", header))
-        if want_overlay:
-            self.pub_overlay.publish(numpy_to_image(result.overlay, "rgb8", header))
-        if want_conf:
-            self.pub_confidence.publish(numpy_to_image(result.confidence, "mono8", header))
-        now = time.monotonic()
-        self.stats["processed"] += 1
-        self._out_rate.tick(now)
-        self._latency_ms.append((now - received) * 1e3)
-        self._engine_ms.append(result.timings["total_ms"])
 
     def _throttled_error(self, key: str, text: str, period_s: float = 5.0) -> None:
         now = time.monotonic()
@@ -413,38 +350,34 @@ class SegNode(Node):
             self.get_logger().error(text)
 
     # -------------------------------------------------------------------- health
-    def health(self) -> dict:
-        now = time.monotonic()
-        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
-        return {
-            "input_rate_hz": round(self._in_rate.rate(now), 2),
-            "processed_rate_hz": round(self._out_rate.rate(now), 2),
-            "error_rate_hz": round(self._error_rate.rate(now), 2),
-            "latency_ms": round(mean(self._latency_ms), 1),
-            "engine_ms": round(mean(self._engine_ms), 1),
-            **self.stats,
-            "backend": self.segmenter.describe(),
-        }
+    def health(self, camera: CameraChannel | None = None) -> dict:
+        """One camera's counters (the only camera's by default), with the backend."""
+        return {**(camera or self.cameras[0]).health(), "backend": self.segmenter.describe()}
 
     def _publish_diagnostics(self) -> None:
-        h = self.health()
-        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: segmentation", hardware_id="")
-        status.level, status.message = diagnose(h, self.sub is not None, self.image_topic)
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in h.items()]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
+        for camera in self.cameras:
+            h = self.health(camera)
+            name = f"{self.get_fully_qualified_name()}: {camera.name or 'segmentation'}"
+            status = DiagnosticStatus(name=name, hardware_id=camera.name)
+            status.level, status.message = diagnose(h, camera.sub is not None, camera.image_topic)
+            status.values = [KeyValue(key=k, value=str(v)) for k, v in h.items()]
+            array.status.append(status)
         self.pub_diagnostics.publish(array)
 
     def _log_status(self) -> None:
-        h = self.health()
-        if self.sub is None:
-            self.get_logger().info(f"idle: no subscribers to any output (processed {h['processed']} frames so far)")
-            return
-        self.get_logger().info(
-            f"in {h['input_rate_hz']:.1f} Hz, out {h['processed_rate_hz']:.1f} Hz, latency {h['latency_ms']:.0f} ms "
-            f"(engine {h['engine_ms']:.0f} ms), dropped {h['dropped']}, invalid {h['invalid']}, failed {h['failed']}"
-        )
+        for camera in self.cameras:
+            h, prefix = camera.health(), f"{camera.name}: " if camera.name else ""
+            if camera.sub is None:
+                self.get_logger().info(
+                    f"{prefix}idle: no subscribers to any output (processed {h['processed']} frames so far)"
+                )
+                continue
+            self.get_logger().info(
+                f"{prefix}in {h['input_rate_hz']:.1f} Hz, out {h['processed_rate_hz']:.1f} Hz, latency {h['latency_ms']:.0f} ms "
+                f"(engine {h['engine_ms']:.0f} ms), dropped {h['dropped']}, invalid {h['invalid']}, failed {h['failed']}"
+            )
 
     def destroy_node(self):
         worker = getattr(self, "_worker", None)  # absent when construction failed part-way
@@ -454,6 +387,17 @@ class SegNode(Node):
                 self._lock.notify_all()
             worker.join(timeout=5)
         return super().destroy_node()
+
+
+@dataclass
+class _Frame:
+    """A camera's frame on its way through the batch."""
+
+    camera: CameraChannel
+    header: object
+    received: float
+    wants: dict
+    request: Request
 
 
 def diagnose(health: dict, subscribed: bool, image_topic: str) -> tuple[bytes, str]:
