@@ -43,6 +43,7 @@ setup(
         "tqdm",
         "cityscapesscripts",
         "matplotlib",
+        "rosbags",
     ],
     extras_require={"onnx": ["onnx", "onnxruntime", "onnxscript"]},
     zip_safe=True,

@@ -24,7 +24,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="player → seg_node → recorder over ROS 2, prints FPS")
     p.add_argument("--frames", type=int_at_least(1), default=60, help="frames to play (default 60)")
     p.add_argument("--rate", type=float, default=10.0, help="player rate in Hz")
-    p.add_argument("--source", default="", help="image folder or video (default: the shipped demo sequence)")
+    p.add_argument(
+        "--source", default="", help="image folder, video or rosbag2 recording (default: the shipped demo sequence)"
+    )
+    p.add_argument("--topic", default="", help="recording: the image topic to play (default: its first)")
     p.add_argument("--weights", default="", help="weights file (default: shipped weights of --model)")
     p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--backend", default="auto")
@@ -46,14 +49,19 @@ def run(args) -> int:
     keep_dds_on_this_host()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    py = sys.executable
+    recording, compressed = _recording_arguments(args.source, args.topic)
     node_cmd = seg_node_command(
-        f"model:={args.model}", f"backend:={args.backend}", "log_period:=5.0", f"weights:={args.weights}"
+        f"model:={args.model}",
+        f"backend:={args.backend}",
+        "log_period:=5.0",
+        f"weights:={args.weights}",
+        f"use_compressed:={str(compressed).lower()}",
     )
-    player_cmd = [py, "-m", "narrow_seg_ros.ros.entry", "image_player", "--ros-args", "-p", f"rate:={args.rate}"]
-    player_cmd += ["-p", f"max_frames:={args.frames}", "-p", "loop:=true", "-p", "reliable:=true"]
-    player_cmd += ["-p", "wait_for_subscribers:=1"]  # seg_node's subscription, however slow discovery is
+    player_cmd = [sys.executable, "-m", "narrow_seg_ros.ros.entry", "image_player", "--ros-args"]
+    player_cmd += ["-p", f"rate:={args.rate}", "-p", f"max_frames:={args.frames}", "-p", "loop:=true"]
+    player_cmd += ["-p", "reliable:=true", "-p", "wait_for_subscribers:=1"]  # however slow discovery is
     player_cmd += ["-p", f"source:={args.source}"] if args.source else []
+    player_cmd += recording
 
     rclpy.init()
     recorder = Node("demo_recorder")
@@ -118,3 +126,21 @@ def run(args) -> int:
     print(f"achieved FPS: {fps:.2f}  (median publish→mask latency {latency[len(latency) // 2]:.0f} ms)")
     print(f"overlays and masks written to {out}/")
     return 0
+
+
+def _recording_arguments(source: str, topic: str) -> tuple[list[str], bool]:
+    """For a recording: image_player arguments that play ``topic`` (default: its first image topic)
+    as seg_node's input, restamped (the latency is measured from header stamps), and whether it is
+    compressed. Nothing for a folder or video."""
+    from ..data.bags import COMPRESSED, find_bag, image_connections, open_bag
+
+    if not source or find_bag(Path(source)) is None:
+        if topic:
+            raise ValueError("--topic applies to a recording only")
+        return [], False
+    with open_bag(Path(source)) as reader:
+        connection = image_connections(reader, [topic] if topic else [])[0]
+    compressed = connection.msgtype == COMPRESSED
+    target = "image/compressed" if compressed else "image"
+    args = ["-p", f"topics:={connection.topic}", "-p", "restamp:=true", "-r", f"{connection.topic}:={target}"]
+    return args, compressed
