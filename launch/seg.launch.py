@@ -31,10 +31,15 @@ DEMO_MODEL = "ndnet45_fcn8_synth"
 OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_compressed": bool}
 
 
-def _cameras(context) -> list[str]:
-    """Camera names of `cameras:=` (``front,left`` or ``[front, left]``), transports cut off."""
+def _camera_entries(context) -> list[str]:
+    """The entries of `cameras:=` (``front,left:compressed`` or ``[front, 'left:compressed']``)."""
     text = LaunchConfiguration("cameras").perform(context).strip().strip("[]")
-    return [c.strip().strip("'\"").split(":")[0] for c in text.split(",") if c.strip()]
+    return [c.strip().strip("'\"") for c in text.split(",") if c.strip()]
+
+
+def _cameras(context) -> list[str]:
+    """Camera names of `cameras:=`, transports cut off."""
+    return [entry.split(":")[0] for entry in _camera_entries(context)]
 
 
 def _image_remappings(camera: str = "", source: str = "") -> list[tuple]:
@@ -59,8 +64,8 @@ def _seg_node(context):
     if arg("demo").perform(context) == "true" and not {"model", "weights"} & overrides.keys():
         overrides["model"] = DEMO_MODEL  # the synthetic sequence with the model of its own domain
     cameras = _cameras(context)
-    if cameras:
-        overrides["cameras"] = arg("cameras").perform(context)
+    if cameras:  # as one string: seg_node reads either form, launch passes a list-looking string as is
+        overrides["cameras"] = ",".join(_camera_entries(context))
     node = Node(
         package="narrow_seg_ros",
         executable="seg_node",

@@ -105,9 +105,15 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install, t
 
 
 def test_launch_runs_the_demo_as_several_cameras(ros, colcon_install):
-    """cameras:=front,rear with demo:=true: one seg_node, one player per camera under the
+    """cameras:=[front, 'rear:raw'] (a YAML list) with demo:=true: one seg_node, one player per camera under the
     camera's namespace (camera_topic names the image under it), masks for each camera."""
-    arguments = ["demo:=true", "demo_rate:=4", "namespace:=robot1", "cameras:=front,rear", "camera_topic:=image_raw"]
+    arguments = [
+        "demo:=true",
+        "demo_rate:=4",
+        "namespace:=robot1",
+        "cameras:=[front, 'rear:raw']",
+        "camera_topic:=image_raw",
+    ]
     proc = launch(colcon_install, *arguments)
     topics = ["/robot1/seg_node/front/mask", "/robot1/seg_node/rear/mask"]
     masks = Collector(ros, topics, reliable=False)
