@@ -13,10 +13,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .atomic import atomic_path
 from .models import build_model, model_label
+from .normalization import normalization_coefficients
 
 FORMAT = "narrow_seg_ros.weights/1"
 
@@ -66,10 +68,8 @@ class Weights:
 def uint8_normalization(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, shift), float32 (1, 3, 1, 1): ``x * scale + shift == (x / 255 - mean) / std`` for
     uint8 pixels, the contract's normalisation as one multiply-add (graphs, GPU backends)."""
-    std = torch.as_tensor(std, dtype=torch.float32)
-    scale = 1.0 / (255.0 * std)
-    shift = -torch.as_tensor(mean, dtype=torch.float32) / std
-    return scale.view(1, 3, 1, 1), shift.view(1, 3, 1, 1)
+    scale, shift = normalization_coefficients(mean, std, np.float32)
+    return torch.from_numpy(scale).view(1, 3, 1, 1), torch.from_numpy(shift).view(1, 3, 1, 1)
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 
+from ..devices import cuda_usable
 from .common import format_size, int_at_least, parse_size, print_json, print_table, run_worker
 
 MODES = ("reversible", "plain")
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="vnet", help="a model with reversible stages (default vnet)")
     p.add_argument("--batch-size", type=int_at_least(1), default=2)
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="training input HxW")
-    p.add_argument("--device", default="cuda" if _cuda_available() else "cpu")
+    p.add_argument("--device", default="cuda" if cuda_usable() else "cpu")
     p.add_argument("--num-classes", type=int_at_least(1), default=19)
     p.add_argument(
         "--loss",
@@ -35,12 +36,6 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def run(args) -> int:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..normalization import normalization_coefficients
 from .labels import IGNORE_INDEX
 
 DEFAULT_MEAN = (0.5, 0.5, 0.5)  # the training configs' default (data.mean / data.std)
@@ -38,9 +39,8 @@ def _size(value, name: str) -> tuple[int, int] | None:
 
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """RGB uint8 (H, W, 3) → float32 (3, H, W) tensor of ``(image / 255 - mean) / std``."""
-    scale = np.float32(1.0 / 255.0) / np.asarray(std, np.float32)
-    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    out = image.astype(np.float32) * scale - shift
+    scale, shift = normalization_coefficients(mean, std, np.float32)
+    out = image.astype(np.float32) * scale + shift
     return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
 
 

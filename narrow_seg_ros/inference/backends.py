@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import cuda_index, resolve_device
 from ..weights import uint8_normalization
 
 log = logging.getLogger("narrow_seg_ros.inference")
@@ -49,9 +50,7 @@ class TorchBackend:
         fp16: bool = False,
         compile: bool = False,
     ):
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available")
+        self.device = torch.device(resolve_device(device))
         if fp16 and self.device.type != "cuda":
             raise ValueError("fp16 needs a CUDA device (CPU half-precision convolutions are slower than fp32)")
         self.fp16 = fp16
@@ -148,7 +147,7 @@ def provider_chain(provider: str, device: str, fp16: bool, available: list[str],
         raise ValueError(
             f"onnxruntime provider {PROVIDERS[provider]} is not available here (have: {', '.join(available)})"
         )
-    gpu = {"device_id": int(device.split(":")[1]) if ":" in device else 0}
+    gpu = {"device_id": cuda_index(device)}
     chain = [(CPU, {})]
     if provider in ("cuda", "tensorrt"):
         chain.insert(0, (CUDA, gpu))
@@ -218,10 +217,6 @@ def cpu_channel_block() -> int:
     except OSError:  # not Linux: no padding, the graph is correct either way
         return 1
     return 16 if "avx512f" in flags else 8 if "avx2" in flags else 1
-
-
-def cuda_usable() -> bool:
-    return torch.cuda.is_available()
 
 
 def onnx_providers() -> list[str]:

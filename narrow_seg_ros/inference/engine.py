@@ -21,14 +21,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..devices import resolve_device
 from ..geometry import padded_size
+from ..normalization import normalization_coefficients
 from . import postprocess
 from .backends import (
     BACKENDS,
     OnnxRuntimeBackend,
     TorchBackend,
     cpu_channel_block,
-    cuda_usable,
     onnx_for_weights,
     onnx_providers,
 )
@@ -183,7 +184,7 @@ class Segmenter:
             meta["align_corners"],
             meta["output_stride"],
             resize_mode,
-            meta.get("input_multiple"),  # absent from exports older than the FCN8 decoder
+            meta["input_multiple"],
         )
         engine.warm_up(warmup)
         return engine
@@ -228,8 +229,9 @@ class Segmenter:
         """Low-resolution logits → (mask, confidence or None) at ``out_size``; ``rule``: the
         confidence's (max softmax probability, or the margin top-1 minus top-2)."""
         target = out_size if box is None else self.canvas_size
-        if self.backend.returns_torch:  # logits still on the GPU: upsample + argmax there
-            mask, conf = _torch_mask(logits, target, self.align_corners, confidence, rule)
+        if self.backend.returns_torch:  # logits still on the GPU: the reference is cheap there; only uint8 comes back
+            mask, conf = postprocess.upsample_argmax(logits, target, self.align_corners, confidence, rule)
+            mask, conf = mask.cpu().numpy(), None if conf is None else conf.cpu().numpy()
         else:
             mask = postprocess.logits_to_mask(logits, target, self.align_corners)
             conf = None
@@ -306,7 +308,8 @@ def _normalized_planes(image: np.ndarray, mean, std, swap: bool) -> np.ndarray:
     """
     out = np.empty((1, 3, *image.shape[:2]), np.float32)
     order = (2, 1, 0) if swap else (0, 1, 2)
-    coefficients = [(1.0 / (255.0 * float(std[c])), -float(mean[c]) / float(std[c])) for c in range(3)]
+    # float64: cv2.addWeighted takes its factors as doubles
+    coefficients = list(zip(*(c.tolist() for c in normalization_coefficients(mean, std, np.float64))))
 
     def rows(r0: int, r1: int) -> None:
         planes = cv2.split(image[r0:r1])
@@ -331,17 +334,6 @@ def _pool():
     return ThreadPoolExecutor(1, thread_name_prefix="preprocess")
 
 
-def _torch_mask(logits, size, align_corners: bool, confidence: bool, rule: str = "max"):
-    """GPU post-processing: the reference upsample + argmax is cheap there; only uint8 comes back."""
-    import torch
-    import torch.nn.functional as F
-
-    up = F.interpolate(logits[None].float(), size=tuple(size), mode="bilinear", align_corners=align_corners)[0]
-    mask = up.argmax(0)
-    conf = postprocess.probability_confidence(torch.softmax(up, 0), rule).cpu().numpy() if confidence else None
-    return mask.to(torch.uint8).cpu().numpy(), conf
-
-
 def _set_threads(threads: int | None) -> None:
     if threads:
         import torch
@@ -355,12 +347,10 @@ def _set_threads(threads: int | None) -> None:
 
 def _resolve(backend: str, device: str) -> tuple[str, str]:
     """``auto`` picks the fastest available; a CPU fallback is logged as such."""
-    if device == "auto":
-        device = "cuda" if cuda_usable() else "cpu"
-        if device == "cpu":
-            log.warning("no CUDA device available: running on the CPU")
-    if device.startswith("cuda") and not cuda_usable():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    resolved = resolve_device(device)
+    if device == "auto" and resolved == "cpu":
+        log.warning("no CUDA device available: running on the CPU")
+    device = resolved
     if backend == "auto":
         providers = onnx_providers()
         if device == "cpu":

@@ -54,6 +54,7 @@ __all__ = [
     "overlay",
     "reference_confidence",
     "reference_mask",
+    "upsample_argmax",
 ]
 
 # torch sends bilinear outputs with H + W <= 128 to its channels-last kernel (rounds differently).
@@ -146,27 +147,34 @@ def _as_size(out_size) -> tuple[int, int]:
     return height, width
 
 
-def _torch_upsample(logits, out_size, align_corners: bool):
+def upsample_argmax(logits, out_size, align_corners: bool, confidence: bool = False, rule: str = "max"):
+    """The reference semantics in torch, on the logits' device: (C, h, w) tensor → float32 bilinear
+    upsample of every class to ``out_size`` → (uint8 mask (H, W), uint8 confidence by ``rule`` or
+    None) as tensors. The definition the fast paths here are tested against, and the engine's
+    GPU post-processing (cheap there)."""
     import torch
     import torch.nn.functional as F
 
-    low = torch.from_numpy(_as_logits(logits))[None]
-    return F.interpolate(low, size=_as_size(out_size), mode="bilinear", align_corners=align_corners)[0]
+    up = F.interpolate(logits[None].float(), size=tuple(out_size), mode="bilinear", align_corners=align_corners)[0]
+    mask = up.argmax(0).to(torch.uint8)
+    return mask, probability_confidence(torch.softmax(up, 0), rule) if confidence else None
+
+
+def _reference(logits, out_size, align_corners: bool, confidence: bool = False, rule: str = "max"):
+    import torch
+
+    return upsample_argmax(torch.from_numpy(_as_logits(logits)), _as_size(out_size), align_corners, confidence, rule)
 
 
 def reference_mask(logits, out_size, align_corners: bool) -> np.ndarray:
     """The definition (slow): torch float32 bilinear upsample of every class, then argmax."""
-    import torch
-
-    return _torch_upsample(logits, out_size, align_corners).argmax(0).to(torch.uint8).numpy()
+    return _reference(logits, out_size, align_corners)[0].numpy()
 
 
 def reference_confidence(logits, out_size, align_corners: bool, rule: str = "max") -> np.ndarray:
     """The definition (slow): ``round(255 * max softmax)`` of the upsampled logits, uint8 (``margin``:
     top-1 minus top-2 probability)."""
-    import torch
-
-    return probability_confidence(torch.softmax(_torch_upsample(logits, out_size, align_corners), 0), rule).numpy()
+    return _reference(logits, out_size, align_corners, True, rule)[1].numpy()
 
 
 def probability_confidence(prob, rule: str = "max"):

@@ -31,6 +31,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from ..devices import DEVICE_NAMES, is_device_name
 from ..inference.requests import Request
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
 from .camera_channel import CameraChannel, LabelInfo, decode, parse_cameras
@@ -206,8 +207,8 @@ class SegNode(Node):
         if (p["input_width"] == 0) != (p["input_height"] == 0):
             raise ConfigurationError("set both input_width and input_height, or neither")
         device = p["device"]
-        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise ConfigurationError(f"parameter device={device!r}: use auto, cpu, cuda or cuda:N")
+        if not is_device_name(device):
+            raise ConfigurationError(f"parameter device={device!r}: use {DEVICE_NAMES}")
         if p["fp16"] and device == "cpu":
             raise ConfigurationError("parameter fp16=true needs a CUDA device, but device=cpu")
         if not isinstance(p["cameras"], (str, list, tuple)):

@@ -13,17 +13,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..data.transforms import normalize
 from ..geometry import padded_size
 from .metrics import ConfusionMatrix
 
 
 def image_to_tensor(image_rgb: np.ndarray, mean, std, size=None) -> torch.Tensor:
-    """uint8 HxWx3 RGB → normalised float32 1x3xHxW, optionally resized (bilinear) to ``size``."""
+    """uint8 HxWx3 RGB → normalised float32 1x3xHxW (as training's transforms normalise),
+    optionally resized (bilinear) to ``size``."""
     if size is not None and tuple(image_rgb.shape[:2]) != tuple(size):
         image_rgb = cv2.resize(image_rgb, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-    x = torch.from_numpy(np.ascontiguousarray(image_rgb)).permute(2, 0, 1).float().div_(255)
-    x = (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    return x.unsqueeze(0)
+    return normalize(image_rgb, mean, std).unsqueeze(0)
 
 
 @torch.no_grad()

@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from ..devices import CudaUnavailable, resolve_device
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -67,12 +69,12 @@ class Runtime:
 
 
 def _device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    """``auto``: this process's GPU under torchrun (LOCAL_RANK), else the CPU."""
+    try:
+        device = torch.device(resolve_device(name, auto_cuda=f"cuda:{local_rank}"))
+    except CudaUnavailable:
+        raise ValueError("train.device asks for CUDA but no CUDA device is available") from None
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError("train.device asks for CUDA but no CUDA device is available")
         torch.cuda.set_device(device)
     return device
 
