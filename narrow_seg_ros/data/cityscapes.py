@@ -11,9 +11,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch.utils.data
 
 from .labels import CLASS_NAMES, PALETTE, label_ids_to_train_ids
+from .pairs import PairDataset
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
@@ -36,14 +36,6 @@ def find_pairs(root: str | Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def read_train_ids(path: str | Path) -> np.ndarray:
     """Train ids uint8 (H, W) from a ``*_gtFine_labelIds.png``."""
     label_ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -54,7 +46,7 @@ def read_train_ids(path: str | Path) -> np.ndarray:
     return label_ids_to_train_ids(label_ids)
 
 
-class CityscapesDataset(torch.utils.data.Dataset):
+class CityscapesDataset(PairDataset):
     """``(image, target)`` pairs; without a transform, RGB uint8 (H, W, 3) and train ids uint8 (H, W)."""
 
     def __init__(self, root: str | Path, split: str = "train", transform: Callable | None = None):
@@ -67,18 +59,6 @@ class CityscapesDataset(torch.utils.data.Dataset):
 
     def read_target(self, path: str | Path) -> np.ndarray:
         return read_train_ids(path)
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int):
-        image_path, label_path = self.files[index]
-        image, target = read_image(image_path), read_train_ids(label_path)
-        if image.shape[:2] != target.shape:
-            raise ValueError(f"{image_path}: image {image.shape[:2]} and label {target.shape} sizes differ")
-        if self.transform is not None:
-            return self.transform(image, target)
-        return image, target
 
     def name(self, index: int) -> str:
         """Frame name without suffix, e.g. ``aachen_000000_000019``."""

@@ -27,11 +27,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch.utils.data
 import yaml
 
-from .cityscapes import read_image
 from .labels import IGNORE_INDEX
+from .pairs import PairDataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -147,7 +146,7 @@ def load_spec(path: str | Path) -> tuple[FolderSpec, Path]:
     return spec, path.parent
 
 
-class FolderDataset(torch.utils.data.Dataset):
+class FolderDataset(PairDataset):
     """``(image, target)`` pairs of one split; without a transform, RGB uint8 (H, W, 3) and class ids
     uint8 (H, W) with 255 unlabelled. Pairs are matched by file stem; a missing mask is an error."""
 
@@ -170,8 +169,7 @@ class FolderDataset(torch.utils.data.Dataset):
                 raise ValueError(f"mask missing for {image}: expected {mask} (same stem)")
             self.files.append((image, mask))
 
-    def __len__(self) -> int:
-        return len(self.files)
+    label_kind = "mask"
 
     def read_target(self, path: str | Path) -> np.ndarray:
         """Class ids uint8 (H, W), 255 unlabelled, from an index mask PNG."""
@@ -189,15 +187,6 @@ class FolderDataset(torch.utils.data.Dataset):
                 f"(0..{len(table.names) - 1}, ignore {table.ignore_index})"
             )
         return ids.astype(np.uint8)
-
-    def __getitem__(self, index: int):
-        image_path, mask_path = self.files[index]
-        image, target = read_image(image_path), self.read_target(mask_path)
-        if image.shape[:2] != target.shape:
-            raise ValueError(f"{image_path}: image {image.shape[:2]} and mask {target.shape} sizes differ")
-        if self.transform is not None:
-            return self.transform(image, target)
-        return image, target
 
     def name(self, index: int) -> str:
         return self.files[index][0].stem

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from ..data.cityscapes import read_image
 from ..data.folder import open_dataset
+from ..data.pairs import read_image
 from ..models.transfer import transfer_state
 from ..weights import FORMAT as WEIGHTS_FORMAT
 from ..weights import Weights, atomic_torch_save, load_weights
@@ -127,8 +127,8 @@ def weights_from_checkpoint(path, raw: bool = False) -> Weights:
         raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
     if isinstance(state, dict) and state.get("format") == WEIGHTS_FORMAT:
         raise ValueError(f"{path} is a weights file already, not a training checkpoint")
-    if not isinstance(state, dict) or not {"config", "model", "iteration"} <= state.keys():
-        raise ValueError(f"{path} is not a training checkpoint (no config, model and iteration)")
+    if not isinstance(state, dict) or not {"config", "model", "iteration", "input_size"} <= state.keys():
+        raise ValueError(f"{path} is not a training checkpoint (no config, model, iteration and input_size)")
     config = state["config"]
     if raw or "ema" not in state:
         kind, state_dict = "raw", state["model"]
@@ -136,5 +136,6 @@ def weights_from_checkpoint(path, raw: bool = False) -> Weights:
         kind = "average"
         state_dict = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     metadata = {"iterations": state["iteration"], "config": config, "weights": kind}
-    input_size = state.get("input_size") or training_input_size(config)  # older checkpoints: from the data
-    return weights_contract(config, list(input_size), state["class_names"], state["palette"], state_dict, metadata)
+    return weights_contract(
+        config, list(state["input_size"]), state["class_names"], state["palette"], state_dict, metadata
+    )
