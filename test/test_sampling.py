@@ -78,8 +78,8 @@ def test_stream_resumes_exactly_and_shards_across_ranks():
     ranks = [take(ResumableSampler(len(CLASS_PIXELS), 2, seed=3, rank=r, world_size=2), 4) for r in (0, 1)]
     assert sorted(index for rank in ranks for index, _, _ in rank) == list(range(8))
     assert all(c == NO_FOCUS for rank in ranks for _, _, c in rank)
-    # a fraction of 0 leaves the uniform stream as it was before rare-class sampling existed
-    # (pinned: runs resumed across that change continue with the same data order)
+    # a fraction of 0 draws exactly the uniform stream (pinned: a run without rare-class sampling
+    # keeps the data order its checkpoints resume with)
     zero = RareClassFocus(CLASS_PIXELS, fraction=0.0)
     assert take(ResumableSampler(8, 2, seed=3, focus=zero), 3) == [
         (3, 8053047280485620712, NO_FOCUS),

@@ -50,7 +50,7 @@ def test_shipped_weights_reach_recorded_miou(weights, fresh_val):
     card = json.loads(weights.with_suffix(".json").read_text())
     w = load_weights(weights)  # torch.load(weights_only=True) inside
     assert w.model == card["model"] and w.num_classes == 19 and w.input_size == card["input_size"]
-    assert w.model_options == card.get("model_options", {})  # cards before the FCN8 decoder: FCN32
+    assert w.model_options == card["model_options"]
     proc = run_cli("eval", "--weights", str(weights), "--data", str(fresh_val), "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)

@@ -210,7 +210,7 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
         assert cli_main(["publish", str(tmp_path / bad), "--out", str(tmp_path / "x.pt")]) == 2
         error = capsys.readouterr().err
         assert error.startswith("narrow-seg publish: error: ") and message in error, error
-    # a fresh run in the same folder starts its own logs (no EMA column under the old header)
+    # a fresh run in the same folder starts its own logs (no EMA column under the previous run's header)
     train(
         small_config(synth_root, out, **{**extra, "train.iters": 1, "train.ema_decay": None, "train.val_interval": 1})
     )

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _set_openmp_wait_policy(argv: list[str]) -> None:
     """Passive OpenMP waiting for training: threads that spin after each op steal the cores the
-    DataLoader workers need (2 cores: 2.1 → 5.2 images/s). Inference keeps spinning threads,
+    DataLoader workers need (2 cores: 5.2 images/s passive, 2.1 spinning). Inference keeps spinning threads,
     which run torch's own ops faster (NDNet45 1024x2048 on 2 cores: 210 ms vs 311 ms passive).
 
     OpenMP reads the variable once, when torch loads it, so this must run before any subcommand
