@@ -270,14 +270,17 @@ def test_keep_aspect_on_a_padded_canvas(tmp_path):
     assert (out.mask == ref).mean() >= 0.999
 
 
-def test_fine_tune_across_class_sets(camvid_root, tmp_path, capsys):
+@pytest.mark.parametrize("input_size", [None, [108, 144]])
+def test_fine_tune_across_class_sets(camvid_root, tmp_path, capsys, input_size):
     """Cityscapes-class weights start a CamVid run: rows carried by name, the weights file holds
-    CamVid's classes, palette and the frames' own 72x96 size."""
+    CamVid's classes, palette and the input size the run deploys at (the frames' own 72x96 when
+    data.input_size is unset; the recipe's 1.5x otherwise)."""
     init = make_weights(tmp_path / "cs.pt", input_size=SIZE, head="fcn8")
     overrides = {
         "data.dataset": "camvid",
         "data.root": str(camvid_root),
         "data.crop": [64, 96],
+        "data.input_size": input_size,
         "data.num_workers": 0,
         "train.batch_size": 2,
         "train.iters": 2,
@@ -290,6 +293,6 @@ def test_fine_tune_across_class_sets(camvid_root, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Pavement<-sidewalk" in printed and "Tree<-vegetation" in printed and "Bicyclist<-rider" in printed
     weights = load_weights(tmp_path / "run" / "weights.pt")
-    assert weights.class_names == list(CAMVID.classes.names) and weights.input_size == list(SIZE)
+    assert weights.class_names == list(CAMVID.classes.names) and weights.input_size == (input_size or list(SIZE))
     assert weights.palette[3] == [128, 64, 128] and weights.num_classes == 11
     assert list(summary["per_class"]) == list(CAMVID.classes.names)

@@ -99,7 +99,7 @@ def test_launch_runs_the_demo_and_stops_cleanly_on_ctrl_c(ros, colcon_install, t
     assert code == 0, log
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
     assert all((m.encoding, m.width, m.height) == ("mono8", 320, 240) for m in masks.msgs["/robot1/seg_node/mask"])
-    assert "input 1024x2048" in log  # demo:=true runs the synthetic model (DEMO_MODEL), not the 360x480 default
+    assert "input 1024x2048" in log  # demo:=true runs the synthetic model (DEMO_MODEL), not the 540x720 default
     if rviz == "true":
         assert "rviz2 is not installed" in log
 

@@ -64,7 +64,8 @@ def test_shipped_weights_reach_recorded_miou(weights, fresh_val):
 @pytest.mark.parametrize("weights", REAL_ROAD, ids=lambda p: p.stem)
 def test_real_road_weights_reach_their_card_on_camvid_val(weights):
     """Selected on CamVid val, recorded in the card: eval gives the same figure again, and the
-    deployed engine (frames padded from 360x480 to 384x480) gives the same mIoU as eval."""
+    deployed engine (frames resized to the weights' input size, padded to the stride) gives the
+    same mIoU as eval."""
     from narrow_seg_ros.data.folder import open_dataset
     from narrow_seg_ros.inference.engine import Segmenter
     from narrow_seg_ros.training.metrics import ConfusionMatrix

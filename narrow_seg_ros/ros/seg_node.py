@@ -34,7 +34,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from ..devices import DEVICE_NAMES, is_device_name
 from ..inference.requests import Request
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
-from .camera_channel import CameraChannel, LabelInfo, decode, parse_cameras
+from .camera_channel import CameraChannel, LabelInfo, decode, deserialize, parse_cameras
 from .camera_info import parse_output_size
 from .image_conversion import ImageConversionError
 from .runtime import run_node
@@ -243,14 +243,14 @@ class SegNode(Node):
         for camera in self.cameras:
             camera.publish_labels(self._label_names(), float(self.params["confidence_threshold"]))
 
-    def _on_image(self, camera: CameraChannel, msg) -> None:
+    def _on_image(self, camera: CameraChannel, data: bytes) -> None:
         now = time.monotonic()
         camera.in_rate.tick(now)
         with self._lock:
             camera.stats["received"] += 1
             if camera.pending is not None:
                 camera.stats["dropped"] += 1  # the worker is busy: keep only the newest frame
-            camera.pending = (msg, now)
+            camera.pending = (data, now)
             self._lock.notify()
 
     def _take_frames(self) -> list | None:
@@ -300,11 +300,12 @@ class SegNode(Node):
         names = ", ".join(c.name for c in cameras if c.name)
         self._throttled_error(key, f"{names}: {text}" if names else text)
 
-    def _prepare(self, camera: CameraChannel, msg, received: float):
-        """The engine request for one camera's frame, or None when nobody listens to it."""
+    def _prepare(self, camera: CameraChannel, data: bytes, received: float):
+        """The engine request for one camera's serialized frame, or None when nobody listens."""
         wants = camera.wants(self.params)
         if not any(wants.values()):
             return None  # nobody listens: compute nothing
+        msg = deserialize(camera, data)
         image, encoding = decode(msg)
         threshold = float(self.params["confidence_threshold"])
         request = Request(
