@@ -106,16 +106,25 @@ def run(args) -> int:
         for _ in range(20):  # drain what is still in flight
             rclpy.spin_once(recorder, timeout_sec=0.05)
     finally:
-        for proc in (player, node):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        _terminate(player, node)
         recorder.destroy_node()
         rclpy.try_shutdown()
 
+    return _report(received, args, out)
+
+
+def _terminate(*procs) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _report(received: list[tuple[float, float]], args, out: Path) -> int:
+    """FPS and latency from the (arrival, header stamp) of every mask."""
     if len(received) < 2:
         print(f"received {len(received)} masks: the pipeline did not run", file=sys.stderr)
         return 1
