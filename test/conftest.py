@@ -28,6 +28,21 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     )
 
 
+# rclpy and every ROS message package made unimportable, as on a pip-only machine
+_WITHOUT_ROS = (
+    "import sys\n"
+    "for name in ('rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'diagnostic_msgs', 'rcl_interfaces'):\n"
+    "    sys.modules[name] = None  # import raises ImportError\n"
+    "from narrow_seg_ros.cli.main import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def run_cli_without_ros(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``narrow-seg ARGS`` in a process where no ROS module can be imported."""
+    return subprocess.run([sys.executable, "-c", _WITHOUT_ROS, *args], capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_weights, stop
+from conftest import make_weights, run_cli_without_ros, stop
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -212,16 +212,9 @@ def test_infer_refuses_bad_recordings_and_leaves_nothing(weights, drives, tmp_pa
 
 def test_infer_on_a_recording_where_ros_is_absent(weights, drives, tmp_path):
     """As on a pip-only machine: rclpy and every ROS message package unimportable."""
-    blocker = (
-        "import sys\n"
-        "for name in ('rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'diagnostic_msgs', 'rcl_interfaces'):\n"
-        "    sys.modules[name] = None  # import raises ImportError\n"
-        "from narrow_seg_ros.cli.main import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
     args = ["infer", "--weights", str(weights), "--input", str(drives["mcap"][0]), "--output", str(tmp_path / "out")]
     args += ["--backend", "torch", "--label-info", "--camera-info", "--mask-png"]
-    proc = subprocess.run([sys.executable, "-c", blocker, *args], capture_output=True, text=True, timeout=300)
+    proc = run_cli_without_ros(*args, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "/cam_side/seg_node/label_info" in read_back(tmp_path / "out")
 

@@ -320,23 +320,14 @@ def test_weights_files_are_readable_as_the_umask_allows(ndnet_weights, tmp_path,
 def test_infer_runs_where_ros_is_absent(ndnet_weights, tmp_path):
     """`narrow-seg infer` is documented as working without ROS: run it with rclpy (and every ROS
     message package) made unimportable, as on a pip-only machine."""
-    import subprocess
-    import sys
-
     import cv2
+    from conftest import run_cli_without_ros
 
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "f0.png"), scene(64, 128, seed=0)[..., ::-1])
-    blocker = (
-        "import sys\n"
-        "for name in ('rclpy', 'sensor_msgs', 'std_msgs', 'vision_msgs', 'diagnostic_msgs', 'rcl_interfaces'):\n"
-        "    sys.modules[name] = None  # import raises ImportError\n"
-        "from narrow_seg_ros.cli.main import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
     args = ["infer", "--weights", str(ndnet_weights), "--input", str(frames), "--output", str(tmp_path / "out")]
-    proc = subprocess.run([sys.executable, "-c", blocker, *args, "--backend", "torch"], capture_output=True, text=True)
+    proc = run_cli_without_ros(*args, "--backend", "torch")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / "f0_mask.png").exists()
 
