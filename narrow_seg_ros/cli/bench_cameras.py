@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..resources import DEMO_MODEL, SHIPPED_MODELS
-from .common import int_at_least, parse_size, print_json, print_table, street_frames
+from .common import int_at_least, parse_size, print_json, print_table, status_mb, street_frames
 
 LAYOUTS = ("multi", "single")
 
@@ -111,7 +111,7 @@ def _measure(args, weights: str, frames: list, layout: str, n: int) -> dict:
         _play(node, cameras, frames, args.rate, args.seconds)
         elapsed = time.monotonic() - started
         cpu = (_cpu_seconds(procs) - cpu_start) / elapsed
-        rss_mb = _rss_mb(procs)
+        rss_mb = sum(status_mb(pid=proc.pid) for proc in procs)
     finally:
         node.destroy_node()
         for proc in procs:
@@ -202,11 +202,3 @@ def _cpu_seconds(procs) -> float:
             fields = fh.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
-
-
-def _rss_mb(procs) -> float:
-    total_kb = 0
-    for proc in procs:
-        with open(f"/proc/{proc.pid}/status") as fh:
-            total_kb += next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
-    return total_kb / 1024

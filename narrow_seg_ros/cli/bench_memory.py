@@ -15,7 +15,7 @@ import json
 import os
 
 from ..devices import cuda_usable
-from .common import format_size, int_at_least, parse_size, print_json, print_table, run_worker
+from .common import format_size, int_at_least, parse_size, print_json, print_table, run_worker, status_mb
 
 MODES = ("reversible", "plain")
 
@@ -85,14 +85,6 @@ def _worker_env() -> dict:
     return env
 
 
-def _rss_mb(field: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _reset_peak_rss() -> None:
     with open("/proc/self/clear_refs", "w") as fh:  # "5" resets VmHWM to the current RSS
         fh.write("5")
@@ -144,14 +136,14 @@ def measure(name, mode, batch_size, size, device, num_classes, loss) -> dict:
         base = torch.cuda.memory_allocated() / 2**20
     else:
         _reset_peak_rss()
-        base = _rss_mb("VmRSS")
+        base = status_mb("VmRSS")
     t0 = time.perf_counter()
     step()
     if cuda:
         torch.cuda.synchronize()
         raw = torch.cuda.max_memory_allocated() / 2**20
     else:
-        raw = _rss_mb("VmHWM")
+        raw = status_mb("VmHWM")
     return {
         "model": name,
         "mode": mode,

@@ -125,3 +125,12 @@ def street_frames(size, count: int) -> list:
     from ..data.synth import render_scene
 
     return [render_scene(np.random.default_rng(i), size)[0] for i in range(count)]
+
+
+def status_mb(field: str = "VmRSS", pid: int | str = "self") -> float:
+    """A memory figure of ``/proc/<pid>/status`` (VmRSS, VmHWM, ...) in MB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
-from .common import int_at_least, parse_size
+from .common import int_at_least, parse_size, status_mb
 
 
 def add_parser(sub) -> None:
@@ -26,13 +26,6 @@ def add_parser(sub) -> None:
     p.add_argument("--rate", type=float, default=30.0, help="camera frames per second")
     p.add_argument("--minutes", type=int_at_least(1), default=10)
     p.set_defaults(func=run)
-
-
-def rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ValueError(f"no VmRSS for process {pid}")
 
 
 def run(args) -> int:
@@ -83,7 +76,7 @@ def run(args) -> int:
                     counts["published"] += 1
                     next_frame += 1.0 / args.rate
                 rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, next_frame - time.monotonic())))
-            row = {"minute": minute, "rss_mb": rss_mb(node_proc.pid), **counts}
+            row = {"minute": minute, "rss_mb": status_mb(pid=node_proc.pid), **counts}
             row.update({k: int(health.get(k, -1)) for k in ("dropped", "invalid", "failed")})
             rows.append(row)
             print("  ".join(f"{row[k]:>{len(k)}.0f}" if k == "rss_mb" else f"{row[k]:>{len(k)}}" for k in row))

@@ -283,14 +283,14 @@ class Segmenter:
 
     def _finish(self, request: Request, logits, box: _Letterbox | None) -> Segmentation:
         """One frame's logits → its mask and the outputs it asked for."""
-        if not 0.0 <= request.overlay_alpha <= 1.0:
-            raise ValueError(f"overlay_alpha must be in [0, 1], got {request.overlay_alpha}")
         out_size = tuple(request.output_size or request.image.shape[:2])
         mask, conf = self.postprocess(logits, out_size, box, request.confidence, request.confidence_rule)
         result = Segmentation(mask=mask, confidence=conf)
         if request.color or request.overlay:
             result.color = postprocess.colorize(mask, self.palette)
         if request.overlay:
+            if not 0.0 <= request.overlay_alpha <= 1.0:
+                raise ValueError(f"overlay_alpha must be in [0, 1], got {request.overlay_alpha}")
             image = request.image
             rgb = image if request.encoding == "rgb8" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             if rgb.shape[:2] != out_size:

@@ -229,9 +229,6 @@ class SegNode(Node):
         return SetParametersResult(successful=True)
 
     # -------------------------------------------------------------------- data path
-    def listened(self) -> bool:
-        return any(camera.listened() for camera in self.cameras)
-
     def _update_subscriptions(self) -> None:
         for camera in self.cameras:
             camera.update_subscription(self._on_image)
