@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,26 @@ def ros(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+def open_gate(ros, subscriptions: list, timeout: float = 60.0):
+    """Let a player started with ``wait_for_subscribers:=len(subscriptions) + 1`` play: once every
+    one of the test's subscriptions has matched a publisher on its own (reader's) side, one more
+    subscription on the first one's topic completes the player's count; returned, to destroy.
+
+    DDS discovery is not symmetric: the player's writer can count a reader that has not yet matched
+    the writer, and a volatile reader drops what was written before its side matched. A player
+    counting only the test's own subscriptions could start inside that window and lose its first
+    message; with the gate, it cannot start before the readers are ready."""
+    import rclpy
+    from rclpy.qos import QoSProfile
+
+    deadline = time.monotonic() + timeout
+    while not all(sub.get_publisher_count() > 0 for sub in subscriptions):
+        assert time.monotonic() < deadline, "the player's publishers never matched the test's subscriptions"
+        rclpy.spin_once(ros, timeout_sec=0.05)
+    first = subscriptions[0]
+    return ros.create_subscription(first.msg_type, first.topic_name, lambda _: None, QoSProfile(depth=1))
 
 
 def stop(proc) -> str:

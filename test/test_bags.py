@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_weights, run_cli_without_ros, stop
+from conftest import make_weights, open_gate, run_cli_without_ros, stop
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -224,8 +224,8 @@ def test_vision_msgs_definition_hashes_as_the_installed_package():
     packages = pytest.importorskip("ament_index_python.packages")
     try:
         share = Path(packages.get_package_share_directory("vision_msgs"))
-    except packages.PackageNotFoundError:
-        pytest.skip("vision_msgs is not installed (scripts/setup.sh builds it from ../shared/ros2_src)")
+    except (packages.PackageNotFoundError, OSError) as exc:  # OSError: no AMENT_PREFIX_PATH at all
+        pytest.skip(f"vision_msgs is not installed (scripts/setup.sh builds it from ../shared/ros2_src): {exc}")
     hashes = json.loads((share / "msg" / "LabelInfo.json").read_text())["type_hashes"]
     installed = next(h["hash_string"] for h in hashes if h["type_name"] == LABEL_INFO)
     assert output_typestore().hash_rihs01(LABEL_INFO) == installed
@@ -252,6 +252,7 @@ def receive(ros, player, topics: dict, count: int, timeout: float = 60.0) -> dic
         ros.create_subscription(kind, t, lambda m, t=t: got[t].append((time.monotonic(), m)), qos)
         for t, kind in topics.items()
     ]
+    subs.append(open_gate(ros, subs))
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not (
@@ -272,7 +273,7 @@ def test_player_plays_a_recording_as_recorded(ros, drives):
     from sensor_msgs.msg import CompressedImage, Image
 
     bag, frames = drives["mcap"]
-    player = start_player(bag, "wait_for_subscribers:=2", "reliable:=true", "loop:=false")
+    player = start_player(bag, "wait_for_subscribers:=3", "reliable:=true", "loop:=false")  # 2 + the gate
     got = receive(ros, player, {FRONT: Image, SIDE: CompressedImage}, FRAMES)
     for topic in (FRONT, SIDE):
         sent = [f for f in frames if f[0] == topic]
@@ -287,7 +288,7 @@ def test_player_restamps_remaps_and_paces_one_topic(ros, drives):
     from sensor_msgs.msg import Image
 
     bag, _ = drives["sqlite3"]
-    params = ("wait_for_subscribers:=1", "reliable:=true", "loop:=false", "restamp:=true")
+    params = ("wait_for_subscribers:=2", "reliable:=true", "loop:=false", "restamp:=true")  # 1 + the gate
     params += ("recorded_timing:=false", "rate:=20.0", f"topics:={FRONT}")
     player = start_player(bag, *params, remap=(f"{FRONT}:=/replay/image",))
     got = receive(ros, player, {"/replay/image": Image}, FRAMES)

@@ -296,3 +296,65 @@ def test_fine_tune_across_class_sets(camvid_root, tmp_path, capsys, input_size):
     assert weights.class_names == list(CAMVID.classes.names) and weights.input_size == (input_size or list(SIZE))
     assert weights.palette[3] == [128, 64, 128] and weights.num_classes == 11
     assert list(summary["per_class"]) == list(CAMVID.classes.names)
+
+
+@pytest.fixture(scope="module")
+def two_sequences(tmp_path_factory):
+    """CamVid layout with two sequences, as CamVid's own names: ``seqA_*`` in train and val,
+    ``seqB_*`` in train only."""
+    root = tmp_path_factory.mktemp("sequences")
+    for split, names in (("train", ["seqA_001", "seqA_002", "seqB_001", "seqB_002"]), ("val", ["seqA_101"])):
+        for seed, name in enumerate(names):
+            image, mask = street(seed)
+            (root / split).mkdir(exist_ok=True)
+            (root / f"{split}annot").mkdir(exist_ok=True)
+            cv2.imwrite(str(root / split / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            cv2.imwrite(str(root / f"{split}annot" / f"{name}.png"), mask)
+    return root
+
+
+def test_sequence_selection_and_joined_splits(two_sequences):
+    stems = lambda dataset: sorted(image.stem for image, _ in dataset.files)  # noqa: E731
+    assert stems(open_dataset("camvid", two_sequences, "train+val", exclude_sequences=["seqB"])) == [
+        "seqA_001", "seqA_002", "seqA_101"
+    ]  # fmt: skip
+    assert stems(open_dataset("camvid", two_sequences, "train", sequences=["seqB"])) == ["seqB_001", "seqB_002"]
+    with pytest.raises(ValueError, match="no frames of split 'val' left after the sequence selection"):
+        open_dataset("camvid", two_sequences, "val", sequences=["seqB"])
+    with pytest.raises(ValueError, match="data.val_sequences must be null or a list of sequence names"):
+        load_config(None, {"data.val_sequences": "seqB"})
+
+
+def test_held_out_sequence_never_reaches_training(two_sequences, tmp_path, monkeypatch):
+    """data.val_sequences: validation sees only the held-out sequence, and no frame or mask of it
+    is read for training (the loader, the class statistics of rare-class sampling)."""
+    from narrow_seg_ros.data import pairs
+    from narrow_seg_ros.training.config import open_split
+
+    read = []
+    original = pairs.read_image
+    monkeypatch.setattr(pairs, "read_image", lambda path: read.append(path.stem) or original(path))
+    read_target = FolderDataset.read_target
+    monkeypatch.setattr(
+        FolderDataset, "read_target", lambda self, path: read.append(path.stem) or read_target(self, path)
+    )
+    config = load_config(
+        "config/train_ndnet45_fcn8_camvid.yaml",
+        {
+            "data.root": str(two_sequences),
+            "data.train_split": "train+val",
+            "data.val_split": "train",
+            "data.val_sequences": ["seqB"],
+            "data.crop": [64, 96],
+            "data.num_workers": 0,
+            "train.init_weights": None,
+            "train.batch_size": 2,
+            "train.iters": 3,
+            "train.val_interval": 0,
+            "train.out": str(tmp_path / "run"),
+            "train.device": "cpu",
+        },
+    )
+    assert sorted(p.stem for p, _ in open_split(config, "val").files) == ["seqB_001", "seqB_002"]
+    train(config)
+    assert read and not [stem for stem in read if stem.startswith("seqB")], read

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, stop
+from conftest import REPO, open_gate, stop
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -241,22 +241,24 @@ def test_shutdown_racing_the_executor_exits_cleanly(ros, when):
 
 
 def test_image_player_waits_for_its_subscriber(ros):
-    """With wait_for_subscribers:=1 no frame is played into the void before discovery matches."""
+    """With wait_for_subscribers:=N no frame is played into the void before N subscriptions match
+    (N = 2: the collector and the gate that opens once the collector's side has matched too)."""
     topic = "/player_wait_test/image"
     cmd = [sys.executable, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-r", f"image:={topic}"]
-    cmd += ["-p", "rate:=20.0", "-p", "max_frames:=3", "-p", "reliable:=true", "-p", "wait_for_subscribers:=1"]
+    cmd += ["-p", "rate:=20.0", "-p", "max_frames:=3", "-p", "reliable:=true", "-p", "wait_for_subscribers:=2"]
     player = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     collector = None
     try:
         wait_for_node(ros, player, topic, timeout=60, name="image_player")
-        time.sleep(2.0)  # 3 frames at 20 Hz take 0.15 s: a player that did not wait is done by now
-        assert player.poll() is None, f"image_player played with no subscriber:\n{player.stdout.read()}"
         collector = Collector(ros, [topic])
+        time.sleep(2.0)  # 3 frames at 20 Hz take 0.15 s: a player that did not wait is done by now
+        assert player.poll() is None, f"image_player played to 1 of 2 subscribers:\n{player.stdout.read()}"
+        collector.subs.append(open_gate(ros, collector.subs))
         assert collector.spin_until(lambda: len(collector.msgs[topic]) == 3, timeout=60), (
             f"received {len(collector.msgs[topic])} of 3 frames"
         )
         assert player.wait(timeout=30) == 0
-        assert "waiting for 1 subscriber(s)" in player.stdout.read()
+        assert "waiting for 2 subscriber(s)" in player.stdout.read()
     finally:
         if collector is not None:
             collector.close()

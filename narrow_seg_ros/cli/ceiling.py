@@ -36,7 +36,7 @@ def run(args) -> int:
     size = args.size or tuple(weights.input_size)
     with torch.no_grad():
         grid = tuple(model.forward_lowres(torch.zeros(1, 3, *size)).shape[-2:])
-    dataset = open_dataset(args.dataset, args.data, args.split)
+    dataset = open_dataset(args.dataset, args.data, args.split, args.sequences)
     matrix = head_ceiling(
         dataset, weights.num_classes, grid, model.align_corners, args.steps, args.max_images, progress=not args.json
     )

@@ -19,6 +19,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def int_at_least(low: int):
     """An argparse type: an integer >= ``low`` (``--max-images 0`` is an error, not an empty run)."""
 
@@ -63,7 +74,11 @@ def add_dataset_arguments(p) -> None:
         help="cityscapes (Cityscapes layout, also narrow-seg synth), camvid, or a dataset YAML file "
         "(image and mask folders with a class table)",
     )  # fmt: skip
-    p.add_argument("--split", default="val")
+    p.add_argument("--split", default="val", help="a split, or several joined by + (train+val); CamVid also has test")
+    p.add_argument(
+        "--sequences", type=lambda text: [s for s in text.split(",") if s],
+        help="only the frames of these comma-separated sequences (file name up to the first _, e.g. 0006R0)",
+    )  # fmt: skip
 
 
 def format_size(size: tuple[int, int]) -> str:

@@ -27,7 +27,7 @@ def run(args) -> int:
 
     weights = load_weights(args.weights)
     model = weights.build_model().to(args.device)
-    dataset = open_dataset(args.dataset, args.data, args.split)
+    dataset = open_dataset(args.dataset, args.data, args.split, args.sequences)
     class_map = None
     if weights.class_names != dataset.class_names:
         class_map = class_mapping(weights.class_names, dataset.class_names)

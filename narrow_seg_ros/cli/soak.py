@@ -1,21 +1,23 @@
 """``narrow-seg soak``: seg_node fed a camera stream for minutes; memory and frame counts over time.
 
 Starts ``seg_node`` as a separate process and publishes frames (best effort, as a camera) at
-``--rate`` Hz for ``--minutes``, with a subscriber on ``~/mask`` so the node works. Every minute it
-prints the node's resident memory (``/proc/PID/status``), frames published, masks received and the
-node's own dropped / invalid / failed counts from ``/diagnostics``; at the end, the RSS growth
-from the first minute (start-up and warm-up done) to the last. A leak shows as steady growth.
+``--rate`` Hz for ``--minutes``, with a subscriber on ``~/mask`` so the node works. Every ``--period``
+seconds (a minute by default) it prints the node's resident memory (``/proc/PID/status``), frames
+published, masks received and the node's own dropped / invalid / failed counts from
+``/diagnostics``; at the end, the RSS growth from the first row (start-up and warm-up done) to
+the last. A leak shows as steady growth.
 """
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
 
 import numpy as np
 
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
-from .common import int_at_least, parse_size, status_mb
+from .common import parse_size, positive_float, status_mb, street_frames
 
 
 def add_parser(sub) -> None:
@@ -24,7 +26,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
     p.add_argument("--rate", type=float, default=30.0, help="camera frames per second")
-    p.add_argument("--minutes", type=int_at_least(1), default=10)
+    p.add_argument("--minutes", type=positive_float, default=10.0, help="how long to feed the node (fractions too)")
+    p.add_argument("--period", type=positive_float, default=60.0, help="seconds between table rows")
     p.set_defaults(func=run)
 
 
@@ -37,11 +40,10 @@ def run(args) -> int:
     from ..resources import shipped_weights
     from ..ros.image_conversion import numpy_to_image
     from ..ros.runtime import keep_dds_on_this_host, seg_node_command
-    from .bench import _frames
 
     keep_dds_on_this_host()
     weights = args.weights or str(shipped_weights(args.model))
-    messages = [numpy_to_image(np.ascontiguousarray(f[..., ::-1]), "bgr8") for f in _frames(args.size, 4)]
+    messages = [numpy_to_image(np.ascontiguousarray(f[..., ::-1]), "bgr8") for f in street_frames(args.size, 4)]
     cmd = seg_node_command(f"weights:={weights}", "publish_color:=false", "publish_overlay:=false", "log_period:=0.0")
     node_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rclpy.init()
@@ -66,9 +68,11 @@ def run(args) -> int:
             rclpy.spin_once(node, timeout_sec=0.2)
         start = next_frame = time.monotonic()
         print(f"soak: {args.size[0]}x{args.size[1]} bgr8 at {args.rate} Hz for {args.minutes} min, {weights}")
-        print("minute  rss_mb  published  masks  dropped  invalid  failed")
-        for minute in range(1, args.minutes + 1):
-            while time.monotonic() < start + 60 * minute:
+        print("second  rss_mb  published  masks  dropped  invalid  failed")
+        rows_due = max(1, math.ceil(60 * args.minutes / args.period - 1e-9))
+        for row_index in range(1, rows_due + 1):
+            second = min(row_index * args.period, 60 * args.minutes)
+            while time.monotonic() < start + second:
                 if time.monotonic() >= next_frame:
                     msg = messages[counts["published"] % len(messages)]
                     msg.header.stamp = node.get_clock().now().to_msg()
@@ -76,7 +80,7 @@ def run(args) -> int:
                     counts["published"] += 1
                     next_frame += 1.0 / args.rate
                 rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, next_frame - time.monotonic())))
-            row = {"minute": minute, "rss_mb": status_mb(pid=node_proc.pid), **counts}
+            row = {"second": round(second), "rss_mb": status_mb(pid=node_proc.pid), **counts}
             row.update({k: int(health.get(k, -1)) for k in ("dropped", "invalid", "failed")})
             rows.append(row)
             print("  ".join(f"{row[k]:>{len(k)}.0f}" if k == "rss_mb" else f"{row[k]:>{len(k)}}" for k in row))
@@ -86,5 +90,5 @@ def run(args) -> int:
         node_proc.terminate()
         node_proc.wait(timeout=15)
     growth = rows[-1]["rss_mb"] - rows[0]["rss_mb"]
-    print(f"RSS growth from minute 1 to minute {rows[-1]['minute']}: {growth:+.1f} MB")
+    print(f"RSS growth from second {rows[0]['second']} to second {rows[-1]['second']}: {growth:+.1f} MB")
     return 0

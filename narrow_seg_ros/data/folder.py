@@ -192,9 +192,43 @@ class FolderDataset(PairDataset):
         return self.files[index][0].stem
 
 
-def open_dataset(dataset: str, root: str | Path | None, split: str):
+def open_dataset(
+    dataset: str,
+    root: str | Path | None,
+    split: str,
+    sequences: list[str] | None = None,
+    exclude_sequences: list[str] | None = None,
+):
     """``dataset``: ``cityscapes``, ``camvid`` or a dataset YAML file; ``root`` its folder (for a YAML
-    file, default the file's folder)."""
+    file, default the file's folder). ``split`` names one split or several joined by ``+``
+    (``train+val``). ``sequences`` keeps only the frames of those sequences, ``exclude_sequences``
+    drops them (:func:`sequence_of`): how a run validates on streets its training never saw."""
+    parts = split.split("+")
+    first, *rest = (_open_split(dataset, root, part) for part in parts)
+    for other in rest:
+        first.files = first.files + other.files
+    first.split = split
+    keep = set(sequences) if sequences is not None else None
+    drop = set(exclude_sequences or ())
+    first.files = [
+        pair for pair in first.files
+        if (keep is None or sequence_of(pair[0]) in keep) and sequence_of(pair[0]) not in drop
+    ]  # fmt: skip
+    if not first.files:
+        raise ValueError(
+            f"no frames of split {split!r} left after the sequence selection "
+            f"(keep {sorted(keep) if keep is not None else 'all'}, drop {sorted(drop)})"
+        )
+    return first
+
+
+def sequence_of(path: str | Path) -> str:
+    """A frame's sequence: its file name up to the first ``_`` (CamVid ``0006R0_f01230`` → ``0006R0``,
+    Cityscapes ``aachen_000000_000019_leftImg8bit`` → ``aachen``)."""
+    return Path(path).name.split("_")[0]
+
+
+def _open_split(dataset: str, root: str | Path | None, split: str):
     if dataset == "cityscapes":
         from .cityscapes import CityscapesDataset
 

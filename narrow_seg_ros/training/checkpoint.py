@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from ..data.folder import open_dataset
 from ..data.pairs import read_image
 from ..models.transfer import transfer_state
 from ..weights import FORMAT as WEIGHTS_FORMAT
 from ..weights import Weights, atomic_torch_save, load_weights
+from .config import open_split
 from .report import truncate_csv
 from .state import Run
 
@@ -86,7 +86,7 @@ def training_input_size(config: dict, train_set=None) -> list[int]:
     dcfg = config["data"]
     if dcfg.get("input_size") or dcfg["base_size"]:
         return list(dcfg.get("input_size") or dcfg["base_size"])
-    train_set = train_set or open_dataset(dcfg["dataset"], dcfg["root"], dcfg["train_split"])
+    train_set = train_set or open_split(config, "train")
     return list(read_image(train_set.files[0][0]).shape[:2])
 
 

@@ -18,6 +18,9 @@ DEFAULTS: dict = {
         "root": "data/synth",
         "train_split": "train",
         "val_split": "val",
+        # validate on frames of these sequences only (file name up to the first "_", e.g. CamVid's
+        # 0006R0), and train on none of them: selection on streets the training never saw
+        "val_sequences": None,
         "crop": [512, 1024],
         "base_size": None,  # [H, W] every sample is resized to before augmentation
         "scales": [0.75, 1.0, 1.25, 1.5, 1.75, 2.0],
@@ -115,6 +118,11 @@ def validate(config: dict) -> None:
         raise ValueError(
             f"data.rare_class_sampling needs 0 <= fraction <= 1, temperature > 0 and min_pixels >= 1, got {rare}"
         )
+    held_out = data["val_sequences"]
+    if held_out is not None and not (
+        isinstance(held_out, list) and held_out and all(isinstance(v, str) and v for v in held_out)
+    ):
+        raise ValueError(f"data.val_sequences must be null or a list of sequence names, got {held_out!r}")
     if train["class_weights"] not in (None, "log"):
         raise ValueError(f"train.class_weights must be null or 'log', got {train['class_weights']!r}")
     # an interval of 0 would divide by zero at the first iteration; val_interval 0 means no validation
@@ -139,6 +147,18 @@ def validate(config: dict) -> None:
         raise ValueError(f"optim.name must be sgd, adam or adamw, got {config['optim']['name']!r}")
     if sched["name"] not in ("step", "poly"):
         raise ValueError(f"schedule.name must be step or poly, got {sched['name']!r}")
+
+
+def open_split(config: dict, role: str):
+    """The run's ``train`` or ``val`` dataset: ``data.{role}_split`` with ``data.val_sequences``
+    kept for validation and removed from training."""
+    from ..data.folder import open_dataset
+
+    dcfg = config["data"]
+    held_out = dcfg["val_sequences"]
+    if role == "train":
+        return open_dataset(dcfg["dataset"], dcfg["root"], dcfg["train_split"], exclude_sequences=held_out)
+    return open_dataset(dcfg["dataset"], dcfg["root"], dcfg["val_split"], sequences=held_out)
 
 
 def _is_number(value) -> bool:

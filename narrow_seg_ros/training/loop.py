@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.folder import image_class_pixels, open_dataset
+from ..data.folder import image_class_pixels
 from ..data.transforms import TrainTransform
 from ..models import build_model
 from .checkpoint import init_from_weights, restore_checkpoint, training_input_size, weights_from_checkpoint
+from .config import open_split
 from .hooks import CheckpointHook, EmaHook, Hook, LoggerHook, ValidationHook, WeightsHook, weight_average
 from .losses import SegmentationLoss, build_loss, log_class_weights
 from .optim import build_optimizer, build_schedule
@@ -39,7 +40,7 @@ def train(config: dict, resume: bool = False, stop_at: int | None = None) -> dic
     runtime = Runtime.start(config["train"]["device"])
     _prepare_output(config, runtime, resume)
     torch.manual_seed(config["train"]["seed"])  # identical initial weights on every rank
-    train_set = open_dataset(config["data"]["dataset"], config["data"]["root"], config["data"]["train_split"])
+    train_set = open_split(config, "train")
     run = _build_run(config, runtime, train_set, resume)
     if resume:
         restore_checkpoint(run)
@@ -155,8 +156,7 @@ def _hooks(run: Run) -> list[Hook]:
     hooks: list[Hook] = [EmaHook()] if run.ema is not None else []
     hooks += [LoggerHook(run), CheckpointHook(run)]
     if run.config["train"]["val_interval"]:
-        dcfg = run.config["data"]
-        hooks.append(ValidationHook(run, open_dataset(dcfg["dataset"], dcfg["root"], dcfg["val_split"])))
+        hooks.append(ValidationHook(run, open_split(run.config, "val")))
     return [*hooks, WeightsHook()]
 
 
