@@ -6,6 +6,9 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "narrow_seg_ros"
+# import name → distribution; test/test_package.py checks them against the imports and package.xml
+DEPLOY = ["numpy", "numba", "opencv-python-headless", "onnxruntime", "pyyaml", "tqdm", "rosbags"]
+TRAIN = ["torch", "onnx", "onnxscript", "cityscapesscripts", "matplotlib"]
 
 
 def share(folder: str, pattern: str = "*"):
@@ -34,18 +37,11 @@ setup(
         *demo_files(),
     ],
     python_requires=">=3.10",
-    install_requires=[
-        "numpy",
-        "numba",
-        "opencv-python-headless",
-        "torch",
-        "pyyaml",
-        "tqdm",
-        "cityscapesscripts",
-        "matplotlib",
-        "rosbags",
-    ],
-    extras_require={"onnx": ["onnx", "onnxruntime", "onnxscript"]},
+    # the deployment: the node, image_player and `narrow-seg infer` run an exported .onnx on
+    # onnxruntime (on a Jetson, its GPU build) with no torch
+    install_requires=DEPLOY,
+    # training, evaluation, export and the torch backend (`.pt` weights)
+    extras_require={"train": TRAIN},
     zip_safe=True,
     maintainer="narrow_seg_ros developers",
     maintainer_email="dev@narrow-seg-ros.invalid",

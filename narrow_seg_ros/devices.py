@@ -18,7 +18,7 @@ def is_device_name(name) -> bool:
     )
 
 
-def cuda_usable() -> bool:
+def torch_cuda_usable() -> bool:
     import torch
 
     return torch.cuda.is_available()
@@ -29,14 +29,16 @@ def cuda_index(name: str) -> int:
     return int(name.split(":")[1]) if ":" in name else 0
 
 
-def resolve_device(name, auto_cuda: str = "cuda") -> str:
+def resolve_device(name, auto_cuda: str = "cuda", cuda_usable=None) -> str:
     """The concrete device for ``name``: ``auto`` is ``auto_cuda`` where CUDA is usable, else ``cpu``.
     ValueError for a name outside :data:`DEVICE_NAMES`; :class:`CudaUnavailable` for a CUDA device
-    where there is none (failing at start-up, not at the first frame or iteration)."""
+    where there is none (failing at start-up, not at the first frame or iteration). ``cuda_usable``
+    asks whether CUDA is there (default: torch; a torch-free deployment asks onnxruntime)."""
+    usable = cuda_usable or torch_cuda_usable
     if not is_device_name(name):
         raise ValueError(f"device {name!r}: use {DEVICE_NAMES}")
     if name == "auto":
-        return auto_cuda if cuda_usable() else "cpu"
-    if name.startswith("cuda") and not cuda_usable():
+        return auto_cuda if usable() else "cpu"
+    if name.startswith("cuda") and not usable():
         raise CudaUnavailable(f"device {name!r} requested but CUDA is not available")
     return name

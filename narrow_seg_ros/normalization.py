@@ -19,3 +19,10 @@ def normalization_coefficients(mean, std, dtype=np.float32) -> tuple[np.ndarray,
     scale = dtype(1.0) / (dtype(255.0) * std)
     shift = -mean / std
     return scale, shift
+
+
+def uint8_normalization(mean, std) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift), float32 (1, 3, 1, 1): ``x * scale + shift == (x / 255 - mean) / std`` for
+    uint8 pixels, the contract's normalisation as one multiply-add (graphs, GPU backends)."""
+    scale, shift = normalization_coefficients(mean, std, np.float32)
+    return scale.reshape(1, 3, 1, 1), shift.reshape(1, 3, 1, 1)

@@ -13,12 +13,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .atomic import atomic_path
 from .models import build_model, model_label
-from .normalization import normalization_coefficients
 
 FORMAT = "narrow_seg_ros.weights/1"
 
@@ -63,13 +61,6 @@ class Weights:
             "metadata": dict(self.metadata),
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
         }
-
-
-def uint8_normalization(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
-    """(scale, shift), float32 (1, 3, 1, 1): ``x * scale + shift == (x / 255 - mean) / std`` for
-    uint8 pixels, the contract's normalisation as one multiply-add (graphs, GPU backends)."""
-    scale, shift = normalization_coefficients(mean, std, np.float32)
-    return torch.from_numpy(scale).view(1, 3, 1, 1), torch.from_numpy(shift).view(1, 3, 1, 1)
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:

@@ -165,7 +165,7 @@ def test_fcn8_engine_and_export_keep_the_backbone_stride(ndnet_fcn8_weights, tmp
     """FCN8 logits are at 1/8, but its backbone still downsamples to 1/32: the export records both
     and the engine, built from the weights or from the ONNX file alone, pads a size that is a
     multiple of 8 only to the next multiple of 32 (not of 8)."""
-    from narrow_seg_ros.inference.export import read_onnx_metadata
+    from narrow_seg_ros.inference.onnx_metadata import read_onnx_metadata
 
     out = tmp_path / "fcn8.onnx"
     proc = cli("export", "--weights", str(ndnet_fcn8_weights), "--format", "onnx", "--out", str(out))
@@ -187,7 +187,7 @@ def test_export_onnx_runs_from_metadata_alone(ndnet_weights, tmp_path, cli, uint
     proc = cli("export", "--weights", str(ndnet_weights), "--format", "onnx", "--out", str(out), *flags)
     assert proc.returncode == 0, proc.stderr
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary or side-data files left
-    from narrow_seg_ros.inference.export import read_onnx_metadata
+    from narrow_seg_ros.inference.onnx_metadata import read_onnx_metadata
 
     meta = read_onnx_metadata(out)
     assert meta["class_names"][0] == "road" and len(meta["palette"]) == 19
@@ -378,15 +378,15 @@ def test_provider_chain_refuses_what_is_not_there(provider, device, available, m
 def test_onnx_cache_key_follows_versions_and_model_code(monkeypatch):
     """A fix in the export or model code, or another torch / onnx / package version, must not be
     hidden by a warm cache: all of them are in the key."""
-    from narrow_seg_ros.inference import backends
+    from narrow_seg_ros.inference import onnx_cache
 
-    key = backends.export_code_key()
+    key = onnx_cache.export_code_key()
     import onnx
 
     assert f"torch {torch.__version__}" in key and f"onnx {onnx.__version__}" in key
-    backends.export_code_key.cache_clear()
+    onnx_cache.export_code_key.cache_clear()
     monkeypatch.setattr(torch, "__version__", "9.9.9")
     try:
-        assert backends.export_code_key() != key
+        assert onnx_cache.export_code_key() != key
     finally:
-        backends.export_code_key.cache_clear()
+        onnx_cache.export_code_key.cache_clear()

@@ -12,34 +12,36 @@ def test_package_xml_is_format3_ament_python():
     assert root.tag == "package" and root.get("format") == "3"
     assert root.findtext("name") == "narrow_seg_ros"
     assert root.find("export/build_type").text == "ament_python"
-    deps = {e.text for e in root.iter("exec_depend")}
-    assert {
-        "rclpy",
-        "sensor_msgs",
-        "std_msgs",
-        "diagnostic_msgs",
-        "launch",
-        "launch_ros",
-        "python3-numpy",
-        "python3-opencv",
-        "python3-torch",
-    } <= deps
 
 
-# top-level import → its rosdep key in package.xml, or "pip" for what the README's install line adds
-IMPORT_KEYS = {
-    "ament_index_python": "ament_index_python", "cityscapesscripts": "pip", "cv2": "python3-opencv",
-    "diagnostic_msgs": "diagnostic_msgs", "matplotlib": "python3-matplotlib", "numba": "python3-numba",
-    "numpy": "python3-numpy", "onnx": "pip", "onnxruntime": "python3-onnxruntime-pip",
-    "rcl_interfaces": "rcl_interfaces", "rclpy": "rclpy", "rosbags": "pip", "sensor_msgs": "sensor_msgs",
-    "std_msgs": "std_msgs",
-    "torch": "python3-torch", "tqdm": "python3-tqdm", "vision_msgs": "vision_msgs", "yaml": "python3-yaml",
-}  # fmt: skip
+# top-level import → (rosdep key, pip distribution, role): "deploy" the node / infer / player need it,
+# "train" training, evaluation and export ([train] extra), "dev" the fuzzing campaign (test tooling)
+IMPORTS = {
+    "ament_index_python": ("ament_index_python", None, "deploy"),
+    "cv2": ("python3-opencv", "opencv-python-headless", "deploy"),
+    "diagnostic_msgs": ("diagnostic_msgs", None, "deploy"),
+    "numba": ("python3-numba", "numba", "deploy"),
+    "numpy": ("python3-numpy", "numpy", "deploy"),
+    "onnxruntime": ("python3-onnxruntime-pip", "onnxruntime", "deploy"),
+    "rcl_interfaces": ("rcl_interfaces", None, "deploy"),
+    "rclpy": ("rclpy", None, "deploy"),
+    "rosbags": ("python3-rosbags-pip", "rosbags", "deploy"),
+    "sensor_msgs": ("sensor_msgs", None, "deploy"),
+    "std_msgs": ("std_msgs", None, "deploy"),
+    "tqdm": ("python3-tqdm", "tqdm", "deploy"),
+    "vision_msgs": ("vision_msgs", None, "deploy"),
+    "yaml": ("python3-yaml", "pyyaml", "deploy"),
+    "torch": ("python3-torch", "torch", "train"),
+    "matplotlib": ("python3-matplotlib", "matplotlib", "train"),
+    "onnx": (None, "onnx", "train"),
+    "cityscapesscripts": (None, "cityscapesscripts", "train"),
+    "hypothesis": ("python3-hypothesis", "hypothesis", "dev"),
+}
+# launch files, not the package, use these; exec_depends for `ros2 launch`
+LAUNCH_KEYS = {"launch", "launch_ros"}
 
 
-def test_package_xml_lists_every_import():
-    """Every third-party module the package imports is a dependency in package.xml (rosdep installs
-    it) or on the README's pip line; a new import without either fails here."""
+def package_imports() -> set[str]:
     import ast
 
     found = set()
@@ -49,15 +51,32 @@ def test_package_xml_lists_every_import():
                 found |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split(".")[0])
-    third_party = {
-        name for name in found - set(sys.stdlib_module_names) if name not in ("narrow_seg_ros", "__future__")
-    }
-    assert third_party <= set(IMPORT_KEYS), f"imports without a declared dependency: {third_party - set(IMPORT_KEYS)}"
-    deps = {e.text for e in ET.parse(REPO / "package.xml").getroot().iter("exec_depend")}
-    pip_line = next(line for line in (REPO / "README.md").read_text().splitlines() if "pip install torch==" in line)
-    for name in third_party:
-        key = IMPORT_KEYS[name]
-        assert (key in deps) if key != "pip" else (name in pip_line.split()), (name, key)
+    return {name for name in found - set(sys.stdlib_module_names) if name not in ("narrow_seg_ros", "__future__")}
+
+
+def test_dependencies_match_the_imports():
+    """package.xml's exec_depends are exactly what the deployed node imports (rosdep keys that
+    exist in rosdistro's rosdep files; python3-onnxruntime-pip and python3-rosbags-pip are its
+    pip keys) plus launch; torch and the other training tools are test_depends and the [train]
+    extra. setup.py's install_requires are the deployed imports' distributions. A new import
+    without a declared dependency fails here."""
+    found = package_imports()
+    assert found <= set(IMPORTS), f"imports without a declared dependency: {found - set(IMPORTS)}"
+    root = ET.parse(REPO / "package.xml").getroot()
+    exec_deps = {e.text for e in root.iter("exec_depend")}
+    test_deps = {e.text for e in root.iter("test_depend")}
+    deployed = {key for key, _, role in IMPORTS.values() if role == "deploy"}
+    assert exec_deps == deployed | LAUNCH_KEYS
+    assert {key for key, _, role in IMPORTS.values() if key and role != "deploy"} <= test_deps
+    setup_globals: dict = {}
+    setup_text = (REPO / "setup.py").read_text()
+    exec(setup_text[setup_text.index("DEPLOY =") : setup_text.index("\n", setup_text.index("TRAIN ="))], setup_globals)
+    assert sorted(setup_globals["DEPLOY"]) == sorted(
+        pip for _, pip, role in IMPORTS.values() if role == "deploy" and pip
+    )
+    assert sorted(setup_globals["TRAIN"]) == sorted(
+        [pip for _, pip, role in IMPORTS.values() if role == "train"] + ["onnxscript"]  # torch.onnx's exporter
+    )
 
 
 def test_colcon_layout(colcon_install):

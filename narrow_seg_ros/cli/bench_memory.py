@@ -14,7 +14,7 @@ import argparse
 import json
 import os
 
-from ..devices import cuda_usable
+from ..devices import resolve_device
 from .common import format_size, int_at_least, parse_size, print_json, print_table, run_worker, status_mb
 
 MODES = ("reversible", "plain")
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="vnet", help="a model with reversible stages (default vnet)")
     p.add_argument("--batch-size", type=int_at_least(1), default=2)
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="training input HxW")
-    p.add_argument("--device", default="cuda" if cuda_usable() else "cpu")
+    p.add_argument("--device", default="auto", help="auto (CUDA where torch sees it), cpu, cuda, cuda:N")
     p.add_argument("--num-classes", type=int_at_least(1), default=19)
     p.add_argument(
         "--loss",
@@ -39,6 +39,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    args.device = resolve_device(args.device)
     if args.worker:
         print(
             json.dumps(

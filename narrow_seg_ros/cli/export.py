@@ -57,6 +57,7 @@ def run(args) -> int:
             uint8_input=args.uint8_input,
             channel_multiple=args.channel_multiple,
             dynamic_batch=args.dynamic_batch,
+            source=args.weights,
         )
     else:
         if args.dynamic or args.dynamic_batch or args.uint8_input or args.channel_multiple != 1:

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
+
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("infer", help="segment a folder of images, a video or a recording offline (no ROS)")
-    p.add_argument("--weights", required=True, help="weights .pt or exported .onnx")
+    p.add_argument(
+        "--weights", default="", help="weights .pt or exported .onnx (default: the shipped weights of --model)"
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=tuple(SHIPPED_MODELS), help="shipped model")
     p.add_argument("--input", required=True, help="image folder, video file or rosbag2 recording (sqlite3/MCAP)")
     p.add_argument("--output", required=True, help="output folder, a video file for video input, or the new recording")
     p.add_argument("--overlay", action="store_true", help="also write overlays (video: write the overlay)")
@@ -40,6 +45,12 @@ def add_parser(sub) -> None:
     bag.add_argument("--storage", choices=("sqlite3", "mcap"), help="output storage (default: the input's)")
     bag.add_argument("--overwrite", action="store_true", help="replace an existing output recording")
     p.set_defaults(func=run)
+
+
+def _weights(args) -> str:
+    from ..resources import shipped_weights
+
+    return args.weights or str(shipped_weights(args.model, args.backend == "onnxruntime"))
 
 
 BAG_OPTIONS = ("topics", "mask_png", "color", "confidence", "label_info", "camera_info", "storage", "overwrite")
@@ -107,7 +118,7 @@ def run(args) -> int:
         raise ValueError(f"--input {source} does not exist")
     if _is_recording(source, args):
         return _run_bag(args, source, output)
-    engine = Segmenter.from_weights(args.weights, backend=args.backend, device=args.device)
+    engine = Segmenter.from_weights(_weights(args), backend=args.backend, device=args.device)
     to_video = output.suffix.lower() in VIDEO_SUFFIXES
     writer = None
     if not to_video:
@@ -195,7 +206,7 @@ def _run_bag(args, source: Path, output: Path) -> int:
         wanted = [c for c in reader.connections if c.topic in cameras or c.topic in infos]
         frames = sum(c.msgcount for c in wanted if c.topic in cameras)
         bags.check_output(output, args.overwrite)  # before the model loads: a mistake fails at once
-        engine = Segmenter.from_weights(args.weights, backend=args.backend, device=args.device)
+        engine = Segmenter.from_weights(_weights(args), backend=args.backend, device=args.device)
         storage = args.storage or bags.storage_of(reader.paths[0])
         done, total_ms = 0, 0.0
         with (

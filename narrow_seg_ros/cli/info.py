@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from ..models import list_models, model_label
-from ..models.stats import model_stats
 from .common import add_model_option_argument, int_at_least, parse_key_values, parse_size, print_json, print_table
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("info", help="parameters, GMACs and output stride of a model (or --all)")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("model", nargs="?", choices=list_models(), help="registered model name")
+    which.add_argument("model", nargs="?", help="registered model name (ndnet45, vnet, ...; --all lists them)")
     which.add_argument("--all", action="store_true", help="every registered model")
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="input HxW for GMACs (default 1024x2048)")
     p.add_argument("--num-classes", type=int_at_least(1), default=19)
@@ -20,6 +18,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..models import list_models, model_label
+    from ..models.stats import model_stats
+
+    if args.model is not None and args.model not in list_models():
+        raise ValueError(f"unknown model {args.model!r}; registered: {', '.join(list_models())}")
     names = list_models() if args.all else [args.model]
     options = parse_key_values(args.option, "--option")
     if options and args.all:

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from ..resources import TRAINING_MODULES, needs_training_tools
+
 # One module per subcommand (narrow_seg_ros/cli/<name>.py with add_parser(sub) and run(args)).
 SUBCOMMANDS = [
     "info",
@@ -24,6 +26,7 @@ SUBCOMMANDS = [
     "bench_cameras",
     "soak",
     "synth",
+    "fuzz",
 ]
 
 
@@ -54,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ValueError as exc:  # bad user input: one clear line, no traceback
         print(f"narrow-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name not in TRAINING_MODULES:
+            raise
+        print(f"narrow-seg {args.command}: error: {needs_training_tools(exc.name)}", file=sys.stderr)
         return 2
 
 

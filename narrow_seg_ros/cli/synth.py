@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..data.synth import SPLITS, generate
 from .common import format_size, parse_size
 
 
@@ -39,7 +38,8 @@ def add_parser(sub) -> None:
     p.add_argument("--num", type=_positive_int, required=True, metavar="N", help="number of images")
     p.add_argument("--size", type=parse_size, default=(512, 1024), help="image HxW (default 512x1024)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-    p.add_argument("--split", choices=SPLITS, default="train", help="split folder (default train)")
+    # data.synth.SPLITS, not imported here: it loads the Cityscapes label table
+    p.add_argument("--split", choices=("train", "val", "test"), default="train", help="split folder (default train)")
     p.add_argument("--city", default="synthtown", help="city folder and file-name prefix (default synthtown)")
     p.add_argument(
         "--sequence", action="store_true", help="consecutive frames of one drive (17 fps) instead of independent scenes"
@@ -48,6 +48,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..data.synth import generate  # imports the Cityscapes label table: only when run
+
     pairs = generate(
         args.out, args.num, size=args.size, seed=args.seed, split=args.split, city=args.city,
         sequence=args.sequence, progress=True,

@@ -2,13 +2,12 @@
 
 Cityscapes ground truth (``*_gtFine_labelIds.png``) stores *label ids* (0..33); networks train on the
 19 *train ids* (0..18) and every other id becomes ``IGNORE_INDEX``. ``ID_TO_TRAINID`` is the lookup
-table for that mapping; ``PALETTE`` holds the official colors of the 19 train classes, and
-``colorize`` paints a class mask with a palette (training's sample grids, the engine's color mask).
+table for that mapping; ``PALETTE`` holds the official colors of the 19 train classes. (Painting a
+mask with a palette is ``narrow_seg_ros.palette.colorize``: the deployed path needs no dataset tool.)
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as _CITYSCAPES_LABELS
 
@@ -38,19 +37,3 @@ def label_ids_to_train_ids(label_img: np.ndarray) -> np.ndarray:
         if label_img.size and (label_img.min() < 0 or label_img.max() > 255):
             raise ValueError("label ids must lie in 0..255")
     return ID_TO_TRAINID[label_img]
-
-
-def colorize(mask: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """Class mask (H, W) uint8 → RGB (H, W, 3) uint8 by a 256-entry lookup table; class ids
-    without a palette row (e.g. 255 = ignore) are black."""
-    mask = np.asarray(mask)
-    palette = np.asarray(palette, dtype=np.uint8)
-    if mask.dtype != np.uint8 or mask.ndim != 2:
-        raise ValueError(f"expected a uint8 (H, W) mask, got {mask.dtype} {mask.shape}")
-    if palette.ndim != 2 or palette.shape[1] != 3 or palette.shape[0] > 256:
-        raise ValueError(f"expected a (C <= 256, 3) palette, got {palette.shape}")
-    lut = np.zeros((256, 1, 3), np.uint8)
-    lut[: len(palette), 0] = palette
-    # cv2.applyColorMap with a user table: gray → 3 channels and one 3-channel LUT, ~2 ms at
-    # 1024x2048 (three cv2.LUT + merge ~4 ms, np.take ~17 ms). The table's channel order is kept.
-    return cv2.applyColorMap(np.ascontiguousarray(mask), lut)

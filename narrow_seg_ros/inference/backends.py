@@ -4,7 +4,8 @@ A backend with ``takes_uint8`` receives the cameras' uint8 RGB pixels as they li
 (N, H, W, 3), and normalises them itself (on the GPU, or inside the ONNX graph); otherwise it
 receives the normalised float32 (N, 3, H, W) batch (ONNX files exported with float input).
 
-* ``torch``: CPU, or CUDA with fp16 and channels_last (optionally ``torch.compile``).
+* ``torch`` (``torch_backend.py``, the one that imports torch): CPU, or CUDA with fp16 and
+  channels_last (optionally ``torch.compile``).
 * ``onnxruntime``: CPU execution provider; CUDA and TensorRT providers when the installed
   onnxruntime has them (fp16 and engine-cache options passed through: the Jetson path).
 
@@ -14,69 +15,24 @@ tensor when the post-processing runs there too (``returns_torch``).
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..devices import cuda_index, resolve_device
-from ..weights import uint8_normalization
+from ..devices import cuda_index
 
 log = logging.getLogger("narrow_seg_ros.inference")
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     root = os.environ.get("NARROW_SEG_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "narrow_seg_ros"
     )
     return Path(root)
-
-
-class TorchBackend:
-    name = "torch"
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        mean,
-        std,
-        device: str = "cpu",
-        fp16: bool = False,
-        compile: bool = False,
-    ):
-        self.device = torch.device(resolve_device(device))
-        if fp16 and self.device.type != "cuda":
-            raise ValueError("fp16 needs a CUDA device (CPU half-precision convolutions are slower than fp32)")
-        self.fp16 = fp16
-        self.dtype = torch.float16 if fp16 else torch.float32
-        model = model.eval().to(self.device, self.dtype)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        self.model = torch.compile(model, mode="max-autotune") if compile else model
-        self.returns_torch = self.device.type == "cuda"
-        self.max_batch = None
-        self.takes_uint8 = self.device.type == "cuda"  # normalised on the GPU; on CPU: cv2 is faster
-        self.scale, self.shift = (t.to(self.device) for t in uint8_normalization(mean, std))
-
-    @torch.inference_mode()
-    def __call__(self, batch):
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        if self.takes_uint8:  # uint8 crosses to the GPU (a quarter of float32's bytes)
-            x = x.permute(0, 3, 1, 2).float() * self.scale + self.shift
-            x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        logits = self.model(x, full_resolution=False)
-        if self.returns_torch:
-            return logits
-        return logits.float().numpy()
-
-    def describe(self) -> str:
-        return f"torch {torch.__version__} on {self.device}{' fp16' if self.fp16 else ''}"
 
 
 class OnnxRuntimeBackend:
@@ -92,7 +48,7 @@ class OnnxRuntimeBackend:
     ):
         import onnxruntime as ort
 
-        providers = provider_chain(provider, device, fp16, ort.get_available_providers(), _cache_dir() / "trt")
+        providers = provider_chain(provider, device, fp16, ort.get_available_providers(), cache_dir() / "trt")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -105,12 +61,17 @@ class OnnxRuntimeBackend:
         options.add_session_config_entry("session.force_spinning_stop", "1")
         if providers[0][0] == TENSORRT:
             Path(providers[0][1]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...): a bad file
+            raise ValueError(f"{onnx_path}: onnxruntime cannot load it: {exc}") from exc
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
         self.takes_uint8 = graph_input.type == "tensor(uint8)"
         # a graph exported with a fixed batch runs several cameras' frames one call each
         self.max_batch = graph_input.shape[0] if isinstance(graph_input.shape[0], int) else None
+        spatial = graph_input.shape[1:3] if self.takes_uint8 else graph_input.shape[2:4]
+        self.spatial_size = tuple(spatial) if all(isinstance(v, int) for v in spatial) else None  # None: free
         self.provider = self.session.get_providers()[0]
         self.fp16 = fp16
         self.returns_torch = False
@@ -157,57 +118,6 @@ def provider_chain(provider: str, device: str, fp16: bool, available: list[str],
     return chain
 
 
-def onnx_for_weights(
-    weights, weights_path, size, opset: int, uint8_input: bool = False, channel_multiple: int = 1
-) -> Path:
-    """A cached ONNX export of ``weights`` at ``size`` (exported once, reused on later starts).
-
-    ``uint8_input`` for GPU providers (normalisation on the device, a quarter of the bytes to
-    copy); on the CPU onnxruntime's elementwise Cast/Mul/Add over a full frame cost ~30 ms at
-    1024x2048, far more than the engine's cv2 normalisation, so CPU graphs take float input.
-    ``channel_multiple``: see :func:`cpu_channel_block`.
-    """
-    from .export import export_onnx
-
-    digest = hashlib.sha256(Path(weights_path).read_bytes() + export_code_key().encode()).hexdigest()[:16]
-    suffix = ("-u8" if uint8_input else "") + (f"-c{channel_multiple}" if channel_multiple > 1 else "")
-    path = _cache_dir() / "onnx" / f"{weights.model}-{digest}-{size[0]}x{size[1]}-op{opset}{suffix}.onnx"
-    if not path.exists():
-        log.info("exporting %s to ONNX at %dx%d (cached in %s)", weights.model, size[0], size[1], path)
-        export_onnx(
-            weights,
-            path,
-            size=size,
-            opset=opset,
-            dynamic_batch=True,
-            uint8_input=uint8_input,
-            channel_multiple=channel_multiple,
-        )
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def export_code_key() -> str:
-    """What else shapes an exported graph besides the weights and the export options: the package,
-    torch and onnx versions and the source of the models and the exporter, so that a fix in any
-    of them is never hidden by a warm cache."""
-    import onnx
-
-    package = Path(__file__).resolve().parents[1]
-    sources = sorted([*package.glob("models/*.py"), package / "inference" / "export.py", package / "geometry.py"])
-    code = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-    return f"{_package_version()}|torch {torch.__version__}|onnx {onnx.__version__}|{code}"
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("narrow_seg_ros")
-    except PackageNotFoundError:  # a source tree on PYTHONPATH
-        return "source"
-
-
 def cpu_channel_block() -> int:
     """Channel block of onnxruntime's NCHWc CPU kernels: 16 on AVX-512 x86, 8 on AVX2. A layer whose
     width is not a multiple of it leaves the blocked layout (two reorders and plain-NCHW kernels),
@@ -225,3 +135,8 @@ def onnx_providers() -> list[str]:
     except ImportError:
         return []
     return ort.get_available_providers()
+
+
+def onnx_cuda_usable() -> bool:
+    """Whether the installed onnxruntime can run on a CUDA device (the torch-free ``auto`` test)."""
+    return bool({TENSORRT, CUDA} & set(onnx_providers()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +26,7 @@ from ..devices import resolve_device
 from ..geometry import padded_size
 from ..normalization import normalization_coefficients
 from . import postprocess
-from .backends import (
-    BACKENDS,
-    OnnxRuntimeBackend,
-    TorchBackend,
-    cpu_channel_block,
-    onnx_for_weights,
-    onnx_providers,
-)
+from .backends import BACKENDS, OnnxRuntimeBackend, cpu_channel_block, onnx_cuda_usable, onnx_providers
 from .requests import Request
 
 log = logging.getLogger("narrow_seg_ros.inference")
@@ -89,6 +83,7 @@ class Segmenter:
         self.align_corners = bool(align_corners)
         self.output_stride = output_stride
         self.resize_mode = resize_mode
+        self.source: Path | None = None  # the weights or .onnx file, where built from one
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -106,30 +101,29 @@ class Segmenter:
         opset: int = 18,
         provider: str = "auto",
     ):
-        """Load a weights file (or an exported ``.onnx``) and build the backend, warmed up."""
-        from ..weights import load_weights
+        """Load a weights file (or an exported ``.onnx``) and build the backend, warmed up.
 
+        An ``.onnx`` runs on onnxruntime without importing torch; a ``.pt`` needs torch (the torch
+        backend, or the engine's cached ONNX export of it)."""
         path = Path(path)
-        if path.suffix == ".onnx":
-            return cls.from_onnx(
-                path,
-                device=device,
-                fp16=fp16,
-                threads=threads,
-                resize_mode=resize_mode,
-                warmup=warmup,
-                provider=provider,
-            )
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if path.suffix == ".onnx":
+            return cls.from_onnx(path, backend, device, fp16, input_size, resize_mode, threads, warmup, provider)
+        from ..weights import load_weights
+
         _set_threads(threads)
         weights = load_weights(path)
         size = tuple(input_size or weights.input_size)
         backend, device = _resolve(backend, device)
         model = weights.build_model()
         if backend == "torch":
+            from .torch_backend import TorchBackend
+
             engine_backend = TorchBackend(model, weights.mean, weights.std, device, fp16, compile)
         else:
+            from .onnx_cache import onnx_for_weights
+
             on_cpu = device == "cpu"
             onnx_path = onnx_for_weights(
                 weights,
@@ -152,6 +146,7 @@ class Segmenter:
             resize_mode,
             model.input_multiple,
         )
+        engine.source = path
         engine.warm_up(warmup)
         log.info("segmenter ready: %s, %s, input %dx%d", weights.label, engine_backend.describe(), *size)
         return engine
@@ -160,33 +155,50 @@ class Segmenter:
     def from_onnx(
         cls,
         path,
-        device: str = "cpu",
+        backend: str = "auto",
+        device: str = "auto",
         fp16: bool = False,
-        threads: int | None = None,
+        input_size=None,
         resize_mode: str = "stretch",
+        threads: int | None = None,
         warmup: int = 2,
         provider: str = "auto",
     ):
-        """Run from an exported ONNX file alone (its metadata carries classes, palette, mean/std)."""
-        from .export import read_onnx_metadata
+        """Run from an exported ONNX file alone (its metadata carries classes, palette, mean/std),
+        on onnxruntime, without torch. Device and input size resolve as for ``.pt`` weights:
+        ``auto`` is CUDA where onnxruntime has a CUDA provider; ``input_size`` needs a graph with
+        free spatial axes (``narrow-seg export --dynamic``) unless it is the graph's own."""
+        from .onnx_metadata import session_metadata
 
+        if backend not in ("auto", "onnxruntime"):
+            raise ValueError(f"an .onnx file runs on the onnxruntime backend, not {backend!r}")
         _set_threads(threads)
-        meta = read_onnx_metadata(path)
-        device = "cpu" if device == "auto" else device
-        backend = OnnxRuntimeBackend(path, device, fp16, threads, provider)
+        _, device = _resolve("onnxruntime", device, cuda_usable=onnx_cuda_usable)
+        engine_backend = OnnxRuntimeBackend(path, device, fp16, threads, provider)
+        meta = session_metadata(engine_backend.session, path)
+        size = tuple(input_size or meta["input_size"])
+        fixed = engine_backend.spatial_size
+        canvas = padded_size(size, meta["input_multiple"])
+        if fixed is not None and tuple(fixed) != canvas:
+            raise ValueError(
+                f"{Path(path).name} was exported for a {fixed[0]}x{fixed[1]} input, not {size[0]}x{size[1]} "
+                "(export it with --dynamic to run other sizes)"
+            )
         engine = cls(
-            backend,
+            engine_backend,
             meta["class_names"],
             meta["palette"],
             meta["mean"],
             meta["std"],
-            meta["input_size"],
+            size,
             meta["align_corners"],
             meta["output_stride"],
             resize_mode,
             meta["input_multiple"],
         )
+        engine.source = Path(path)
         engine.warm_up(warmup)
+        log.info("segmenter ready: %s (%s), %s, input %dx%d", meta["model"], path, engine_backend.describe(), *size)
         return engine
 
     def warm_up(self, runs: int = 2) -> None:
@@ -336,18 +348,18 @@ def _pool():
 
 def _set_threads(threads: int | None) -> None:
     if threads:
-        import torch
-
         from .boundary_kernel import set_threads
 
-        torch.set_num_threads(threads)
+        if "torch" in sys.modules:  # the torch backend's pool; an .onnx deployment has no torch
+            sys.modules["torch"].set_num_threads(threads)
         cv2.setNumThreads(threads)
         set_threads(threads)
 
 
-def _resolve(backend: str, device: str) -> tuple[str, str]:
-    """``auto`` picks the fastest available; a CPU fallback is logged as such."""
-    resolved = resolve_device(device)
+def _resolve(backend: str, device: str, cuda_usable=None) -> tuple[str, str]:
+    """``auto`` picks the fastest available; a CPU fallback is logged as such. ``cuda_usable``:
+    how to tell whether CUDA is there (torch's view by default; onnxruntime's for an ``.onnx``)."""
+    resolved = resolve_device(device, cuda_usable=cuda_usable)
     if device == "auto" and resolved == "cpu":
         log.warning("no CUDA device available: running on the CPU")
     device = resolved

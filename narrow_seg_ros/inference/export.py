@@ -13,6 +13,7 @@ those elementwise ops slowly, ~30 ms at 1024x2048; the engine feeds CPU graphs f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -21,9 +22,10 @@ import torch
 
 from ..atomic import atomic_path
 from ..geometry import padded_size
-from ..weights import Weights, uint8_normalization
+from ..normalization import uint8_normalization
+from ..weights import Weights
+from .onnx_metadata import METADATA_KEY
 
-METADATA_KEY = "narrow_seg_ros"
 DEFAULT_OPSET = 18
 
 
@@ -40,8 +42,8 @@ class ExportWrapper(torch.nn.Module):
         self.uint8_input = mean is not None
         if self.uint8_input:
             scale, shift = uint8_normalization(mean, std)
-            self.register_buffer("scale", scale)
-            self.register_buffer("shift", shift)
+            self.register_buffer("scale", torch.from_numpy(scale))
+            self.register_buffer("shift", torch.from_numpy(shift))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if self.uint8_input:
@@ -56,7 +58,14 @@ def export_metadata(
     full_resolution: bool,
     uint8_input: bool = False,
     channel_multiple: int = 1,
+    source=None,
 ) -> dict:
+    """Everything an engine needs to run the graph alone; ``source`` (the ``.pt`` exported) is
+    named with its SHA-256, so the graph traces back to its weights file and model card."""
+    provenance = {}
+    if source is not None:
+        source = Path(source)
+        provenance = {"weights_file": source.name, "weights_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
     return {
         "format": "narrow_seg_ros.export/1",
         "model": weights.model,
@@ -72,6 +81,7 @@ def export_metadata(
         "input_format": INPUT_UINT8 if uint8_input else INPUT_FLOAT,
         "channel_multiple": channel_multiple,
         "metadata": {k: v for k, v in weights.metadata.items() if k != "config"},
+        **provenance,
     }
 
 
@@ -85,6 +95,7 @@ def export_onnx(
     uint8_input: bool = False,
     channel_multiple: int = 1,
     dynamic_batch: bool = False,
+    source=None,
 ) -> Path:
     """``dynamic``: batch, height and width free (multiples of the stride); ``dynamic_batch``: the
     batch alone (the engine batches several cameras at one input size). ``channel_multiple``: pad
@@ -121,7 +132,7 @@ def export_onnx(
             proto = onnx.load(str(tmp))
         finally:
             side_data.unlink(missing_ok=True)
-        meta = export_metadata(weights, model, size, full_resolution, uint8_input, channel_multiple)
+        meta = export_metadata(weights, model, size, full_resolution, uint8_input, channel_multiple, source)
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
         onnx.checker.check_model(proto)
@@ -144,16 +155,6 @@ def _export_graph(wrapper, example, path, opset: int, dynamic_shapes) -> None:
             dynamic_shapes=dynamic_shapes,
             verbose=False,
         )
-
-
-def read_onnx_metadata(path) -> dict:
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    for entry in proto.metadata_props:
-        if entry.key == METADATA_KEY:
-            return json.loads(entry.value)
-    raise ValueError(f"{path} carries no {METADATA_KEY} metadata (export it with `narrow-seg export`)")
 
 
 def export_torchscript(weights: Weights, path, size=None, full_resolution: bool = False) -> Path:

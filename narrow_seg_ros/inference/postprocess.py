@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..data.labels import colorize
 from ..geometry import bilinear_taps
+from ..palette import colorize
 from .boundary_kernel import fill_boundary_cells
 
 __all__ = [

@@ -210,9 +210,12 @@ class CameraChannel:
         }
 
 
-def decode(msg):
-    """(rgb or bgr uint8 image, encoding) of an Image or CompressedImage message."""
-    return compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+def decode(msg, max_pixels: int):
+    """(rgb or bgr uint8 image, encoding) of an Image or CompressedImage message; a frame over
+    ``max_pixels`` is refused before anything is decoded or allocated."""
+    if isinstance(msg, CompressedImage):
+        return compressed_to_rgb(msg, max_pixels=max_pixels)
+    return image_to_rgb(msg, max_pixels=max_pixels)
 
 
 def deserialize(camera: CameraChannel, data: bytes):

@@ -9,7 +9,8 @@ so this module re-implements that part with cv_bridge's encoding names and seman
 * ``image_to_rgb(msg, want)``: an HxWx3 uint8 array for the inference engine plus its channel order
   (``"rgb8"`` or ``"bgr8"``); rgb8/bgr8 come back as the zero-copy view, other encodings are
   converted once.
-* ``compressed_to_rgb(msg)``: decodes a ``CompressedImage`` (jpeg, png, ...) to bgr8.
+* ``compressed_to_rgb(msg)``: decodes a ``CompressedImage`` (PNG or JPEG) to bgr8, after reading the
+  size its header declares and refusing it beyond ``max_pixels``.
 * ``numpy_to_image`` / ``numpy_to_compressed``: the reverse, for the node's outputs, test publishers
   and the demo player; ``image_fields`` / ``compressed_fields`` are their message-free halves.
 
@@ -18,8 +19,10 @@ rosbags' dataclasses, as ``narrow-seg infer`` reads them from a recording withou
 two ``numpy_to_*`` builders import ``sensor_msgs``, when called.
 
 Every malformed input raises ``ImageConversionError`` naming the field, the expected and the actual
-value. Arrays returned without conversion alias the message's buffer: they may be read-only (bytes)
-or non-contiguous (row padding, dropped alpha), and writing to a writable one changes the message.
+value, and every image larger than ``MAX_PIXELS`` (the ``max_pixels`` argument) is refused before
+anything is allocated for it; ``narrow_seg_ros.fuzz`` checks both on hostile messages. Arrays
+returned without conversion alias the message's buffer: they may be read-only (bytes) or
+non-contiguous (row padding, dropped alpha), and writing to a writable one changes the message.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ if TYPE_CHECKING:
     from sensor_msgs.msg import CompressedImage, Image
 
 __all__ = [
+    "MAX_PIXELS",
     "RGB_SOURCE_ENCODINGS",
     "ImageConversionError",
     "ImageFields",
     "compressed_fields",
+    "compressed_size",
     "compressed_to_rgb",
     "image_fields",
     "image_to_numpy",
@@ -50,6 +55,15 @@ __all__ = [
 
 class ImageConversionError(ValueError):
     """An image message or array that cannot be converted; the message says which field and why."""
+
+
+#: Largest image the readers accept, in pixels (width x height), raw and compressed alike: 8192 x 8192
+#: (67 MP, twice an 8K frame). One bgr8 frame at the limit is 201 MB, and decoding a PNG or JPEG at
+#: the limit peaks at about 390 MB above the process's baseline (measured); the node holds the frame
+#: and its camera-size outputs besides the model, and on an 8 GB Jetson the GPU shares that memory.
+#: Without a limit, a 2.6 MB PNG or a 631-byte JPEG declaring 30000 x 30000 decoded to 2.7 GB
+#: (5.2 GB peak RSS). ``max_pixels=None`` lifts it (OpenCV's own 2^30-pixel cap remains).
+MAX_PIXELS = 8192 * 8192
 
 
 class _Layout(NamedTuple):
@@ -153,19 +167,47 @@ def _to_8bit(pixels: np.ndarray) -> np.ndarray:
 # Image -> numpy
 
 
-def image_to_numpy(msg: Image) -> np.ndarray:
+def _over_limit(width: int, height: int, max_pixels: int | None) -> str | None:
+    """None, or how ``width`` x ``height`` exceeds ``max_pixels``."""
+    if max_pixels is None or width * height <= max_pixels:
+        return None
+    return f"{width}x{height} (width x height), {width * height} pixels, over the limit of {max_pixels} pixels (max_pixels)"
+
+
+def _check_limit_argument(max_pixels: int | None) -> None:
+    if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 1):
+        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+
+
+def _uint_field(msg, name: str, bits: int) -> int:
+    # rclpy's classes enforce the field types; rosbags' dataclasses and hand-made stand-ins do not.
+    value = getattr(msg, name)
+    if isinstance(value, (int, np.integer)) and 0 <= value < 1 << bits:
+        return int(value)
+    raise ImageConversionError(f"{name} {value!r} is not a uint{bits}")
+
+
+def image_to_numpy(msg: Image, *, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Zero-copy view of ``msg.data``: HxW for one channel, HxWxC otherwise, dtype from the encoding.
 
     Row padding (``step`` > row size) is skipped through the row stride, and 16-bit and wider data
     keep the message's byte order in the dtype (``>u2`` when ``is_bigendian``), so nothing is copied.
+    Images of more than ``max_pixels`` pixels are refused (``MAX_PIXELS``; None: no limit).
     """
+    _check_limit_argument(max_pixels)
+    height, width, step = (_uint_field(msg, name, 32) for name in ("height", "width", "step"))
+    is_bigendian = _uint_field(msg, "is_bigendian", 8)
     encoding = msg.encoding
+    if not isinstance(encoding, str):
+        raise ImageConversionError(f"encoding is a {type(encoding).__name__}, expected a str")
+    over = _over_limit(width, height, max_pixels)
+    if over:
+        raise ImageConversionError(f"image {over} for {encoding}")
     layout = _layout(encoding)
-    height, width, step = msg.height, msg.width, msg.step
     if height == 0 or width == 0:
         raise ImageConversionError(f"empty image {width}x{height} (width x height) for {encoding}")
     itemsize = layout.dtype.itemsize
-    if itemsize == 1 and msg.is_bigendian:
+    if itemsize == 1 and is_bigendian:
         raise ImageConversionError(f"is_bigendian set for 8-bit encoding {encoding}")
     if encoding in _YUV422_CODES and width % 2:
         raise ImageConversionError(f"width {width} is odd; {encoding} packs pixel pairs, so width must be even")
@@ -181,7 +223,7 @@ def image_to_numpy(msg: Image) -> np.ndarray:
             f"data has {buffer.nbytes} bytes, expected at least {needed} (height {height} × step {step}) for {encoding}"
         )
 
-    dtype = layout.dtype.newbyteorder(">" if msg.is_bigendian else "<") if itemsize > 1 else layout.dtype
+    dtype = layout.dtype.newbyteorder(">" if is_bigendian else "<") if itemsize > 1 else layout.dtype
     if layout.channels == 1:
         shape, strides = (height, width), (step, itemsize)
     else:
@@ -190,18 +232,19 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     return np.ndarray(shape, dtype=dtype, buffer=buffer, strides=strides)
 
 
-def image_to_rgb(msg: Image, want: str = "rgb8") -> tuple[np.ndarray, str]:
+def image_to_rgb(msg: Image, want: str = "rgb8", *, max_pixels: int | None = MAX_PIXELS) -> tuple[np.ndarray, str]:
     """An HxWx3 uint8 array for the engine and its channel order, ``"rgb8"`` or ``"bgr8"``.
 
     rgb8 and bgr8 come back as the zero-copy view in their own order (the engine swaps channels
     itself); rgba8/bgra8 as a strided view without alpha. Only encodings that need a conversion
     (mono, 16-bit, yuv422, bayer) produce a new array, in the ``want`` order. Generic ``8UC3``/``8UC4``
     carry no channel order and, as in cv_bridge, are taken to already be in ``want`` order.
+    Images of more than ``max_pixels`` pixels are refused, as by ``image_to_numpy``.
     """
     if want not in _ENGINE_ORDERS:
         raise ImageConversionError(f"want must be 'rgb8' or 'bgr8', got {want!r}")
+    pixels = image_to_numpy(msg, max_pixels=max_pixels)
     encoding = msg.encoding
-    pixels = image_to_numpy(msg)
     try:
         if encoding in ("rgb8", "bgr8"):
             return pixels, encoding
@@ -232,18 +275,98 @@ def image_to_rgb(msg: Image, want: str = "rgb8") -> tuple[np.ndarray, str]:
     )
 
 
-def compressed_to_rgb(msg: CompressedImage) -> tuple[np.ndarray, str]:
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"  # SOI and the first byte of the next marker, as OpenCV sniffs it
+# A marker: 0xFF (after any 0xFF fill bytes) and a byte other than 0x00 (a stuffed 0xFF in entropy
+# coded data) or 0xFF. libjpeg skips any other bytes between segments, so the scan does too.
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xff]")
+# Frame headers (SOF0-3, 5-7, 9-11, 13-15); 0xC4 (DHT), 0xC8 (JPG) and 0xCC (DAC) share the range.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}  # RST0-7, TEM: no length field
+# Camera JPEGs have a dozen segments before the frame header (APPn, DQT, DHT, COM; an ICC profile
+# adds one per 64 KB). Without a cap, 10 MB of 2-byte TEM markers kept the scan busy for 1.4 s.
+_JPEG_MAX_SEGMENTS = 1000
+
+
+def _png_size(data: memoryview) -> tuple[int, int]:
+    # The IHDR chunk must come first: length (4 bytes), "IHDR", width, height (big-endian uint32).
+    # libpng checks the chunk's length and CRC; the declared size is refused before it gets that far.
+    if data.nbytes < 24 or data[12:16] != b"IHDR":
+        raise ValueError("PNG data does not start with an IHDR chunk")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _jpeg_size(data: memoryview) -> tuple[int, int]:
+    # Walk the segments from SOI to the frame header (SOFn) the way libjpeg's jpeg_read_header does,
+    # so the size read here is the one the decoder will allocate for.
+    pos = 2
+    for _ in range(_JPEG_MAX_SEGMENTS):
+        match = _JPEG_MARKER.search(data, pos)
+        if match is None:
+            raise ValueError("JPEG data ends before its frame header (SOF marker)")
+        marker, pos = data[match.end() - 1], match.end()
+        if marker in _JPEG_SOF:
+            if data.nbytes < pos + 7:
+                raise ValueError("JPEG frame header (SOF marker) is truncated")
+            return int.from_bytes(data[pos + 5 : pos + 7], "big"), int.from_bytes(data[pos + 3 : pos + 5], "big")
+        if marker in (0xD8, 0xD9, 0xDA):
+            name = {0xD8: "a second SOI", 0xD9: "EOI", 0xDA: "SOS"}[marker]
+            raise ValueError(f"JPEG data has {name} marker before its frame header (SOF marker)")
+        if marker in _JPEG_STANDALONE:
+            continue
+        if data.nbytes < pos + 2:
+            raise ValueError("JPEG data ends inside a marker segment")
+        pos += max(int.from_bytes(data[pos : pos + 2], "big"), 2)  # the length counts itself
+    raise ValueError(f"JPEG data has over {_JPEG_MAX_SEGMENTS} markers before its frame header (SOF marker)")
+
+
+def compressed_size(data) -> tuple[str, int, int]:
+    """(codec, width, height) a ``CompressedImage``'s data declares in its header, read without decoding.
+
+    Only PNG and JPEG are read (what compressed_image_transport's "png" and "jpeg" formats hold);
+    other data raises ``ValueError``, as does a header that is missing or cut short.
+    """
+    buffer = memoryview(data).cast("B")
+    if buffer[:8] == _PNG_SIGNATURE:
+        return ("PNG", *_png_size(buffer))
+    if buffer[:3] == _JPEG_SIGNATURE:
+        return ("JPEG", *_jpeg_size(buffer))
+    raise ValueError(f"not PNG or JPEG data (starts with {bytes(buffer[:8]).hex(' ')}); only PNG and JPEG are decoded")
+
+
+def compressed_to_rgb(msg: CompressedImage, *, max_pixels: int | None = MAX_PIXELS) -> tuple[np.ndarray, str]:
     """Decode a ``CompressedImage`` to an HxWx3 uint8 array, always ``"bgr8"`` (OpenCV's order).
 
     The codec is sniffed from the data, so ``format`` may be "jpeg", "png" or image_transport's
     "rgb8; jpeg compressed bgr8" style; only compressedDepth (a depth-specific header) is refused.
+    PNG and JPEG are decoded, other formats refused (each codec OpenCV carries is attack surface,
+    and their headers are not read here). The size the header declares is read first and, beyond
+    ``max_pixels`` (``MAX_PIXELS``; None: OpenCV's own limit of 2^30), refused before decoding, so a
+    small file declaring a huge image (a decompression bomb) costs nothing.
     """
+    _check_limit_argument(max_pixels)
     fmt = msg.format
+    if not isinstance(fmt, str):
+        raise ImageConversionError(f"format is a {type(fmt).__name__}, expected a str")
     if "compresseddepth" in fmt.lower():
         raise ImageConversionError(f"format {fmt!r} is a compressedDepth image, which is not supported")
     buffer = _byte_view(msg.data, "CompressedImage data")
     if buffer.nbytes == 0:
         raise ImageConversionError(f"could not decode {fmt!r} CompressedImage: data is empty (0 bytes)")
+    try:
+        codec, width, height = compressed_size(buffer)
+    except ValueError as err:
+        raise ImageConversionError(f"could not decode {fmt!r} CompressedImage ({buffer.nbytes} bytes): {err}") from None
+    if width == 0 or height == 0:
+        raise ImageConversionError(
+            f"could not decode {fmt!r} CompressedImage ({buffer.nbytes} bytes): {codec} header declares an empty "
+            f"image {width}x{height} (width x height)"
+        )
+    over = _over_limit(width, height, max_pixels)
+    if over:
+        raise ImageConversionError(
+            f"refusing {fmt!r} CompressedImage ({buffer.nbytes} bytes): {codec} header declares {over}"
+        )
     try:
         bgr = cv2.imdecode(np.frombuffer(buffer, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as err:

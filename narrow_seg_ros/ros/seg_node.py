@@ -36,7 +36,7 @@ from ..inference.requests import Request
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
 from .camera_channel import CameraChannel, LabelInfo, decode, deserialize, parse_cameras
 from .camera_info import parse_output_size
-from .image_conversion import ImageConversionError
+from .image_conversion import MAX_PIXELS, ImageConversionError
 from .runtime import run_node
 
 # name: (default, description, read_only, extra descriptor fields)
@@ -80,6 +80,13 @@ PARAMETERS = {
         {"dynamic_typing": True},
     ),
     "use_compressed": (False, "subscribe image/compressed (jpeg/png) instead of image", True, {}),
+    "max_image_pixels": (
+        MAX_PIXELS,
+        "input frames (raw, or as a compressed image's header declares) larger than this many pixels are "
+        "refused before they are decoded or allocated",
+        True,
+        {"integer_range": [IntegerRange(from_value=1, to_value=2**31 - 1, step=0)]},
+    ),
     "qos_reliability": ("best_effort", "subscription reliability: best_effort or reliable", True, {}),
     "qos_depth": (
         5,
@@ -195,7 +202,7 @@ class SegNode(Node):
         h, w = self.segmenter.input_size
         topics = ", ".join(f"{c.image_topic} and {c.info_topic}" for c in self.cameras)
         self.get_logger().info(
-            f"ready: {self.segmenter.describe()}, input {h}x{w} (HxW); subscribes to {topics} "
+            f"ready: {self.segmenter.source}, {self.segmenter.describe()}, input {h}x{w} (HxW); subscribes to {topics} "
             f"({self.params['qos_reliability']}, depth {self.params['qos_depth']}) while an output has a subscriber"
         )
 
@@ -303,7 +310,7 @@ class SegNode(Node):
         if not any(wants.values()):
             return None  # nobody listens: compute nothing
         msg = deserialize(camera, data)
-        image, encoding = decode(msg)
+        image, encoding = decode(msg, self.params["max_image_pixels"])
         threshold = float(self.params["confidence_threshold"])
         request = Request(
             image,
@@ -439,9 +446,9 @@ def build_segmenter(params: dict):
     from ..inference.engine import Segmenter
     from ..resources import shipped_weights
 
-    weights = params["weights"] or str(shipped_weights(params["model"]))
     size = (params["input_height"], params["input_width"]) if params["input_width"] else None
     try:
+        weights = params["weights"] or str(shipped_weights(params["model"], params["backend"] == "onnxruntime"))
         return Segmenter.from_weights(
             weights,
             backend=params["backend"],
@@ -454,6 +461,12 @@ def build_segmenter(params: dict):
         )
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
+    except ModuleNotFoundError as exc:
+        from ..resources import TRAINING_MODULES, needs_training_tools
+
+        if exc.name not in TRAINING_MODULES:
+            raise
+        raise ConfigurationError(f"weights {weights}: {needs_training_tools(exc.name)}") from exc
 
 
 def main(args=None) -> int:

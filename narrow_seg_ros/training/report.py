@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.labels import colorize
+from ..palette import colorize
 
 
 def _read_csv(path: Path) -> list[dict]:
