@@ -9,6 +9,7 @@ PACKAGE = "narrow_seg_ros"
 # import name → distribution; test/test_package.py checks them against the imports and package.xml
 DEPLOY = ["numpy", "numba", "opencv-python-headless", "onnxruntime", "pyyaml", "tqdm", "rosbags"]
 TRAIN = ["torch", "onnx", "onnxscript", "cityscapesscripts", "matplotlib"]
+VIDEO = ["av"]  # H.264/H.265 cameras (foxglove_msgs/CompressedVideo): PyAV, which rosdistro has no key for
 
 
 def share(folder: str, pattern: str = "*"):
@@ -41,7 +42,7 @@ setup(
     # onnxruntime (on a Jetson, its GPU build) with no torch
     install_requires=DEPLOY,
     # training, evaluation, export and the torch backend (`.pt` weights)
-    extras_require={"train": TRAIN},
+    extras_require={"train": TRAIN, "video": VIDEO},
     zip_safe=True,
     maintainer="narrow_seg_ros developers",
     maintainer_email="dev@narrow-seg-ros.invalid",
@@ -51,6 +52,7 @@ setup(
         "console_scripts": [
             "narrow-seg = narrow_seg_ros.cli.main:main",
             "seg_node = narrow_seg_ros.ros.entry:seg_node",
+            "seg_lifecycle_node = narrow_seg_ros.ros.entry:seg_lifecycle_node",
             "image_player = narrow_seg_ros.ros.entry:image_player",
         ],
     },

@@ -1,34 +1,43 @@
 """ros2 launch narrow_seg_ros seg.launch.py [image:=/camera/image_raw] [demo:=true] [rviz:=true]
                                             [cameras:=front,left,right,rear [camera_topic:=image_raw]]
+                                            [managed:=true [autostart:=true]]
 
 Starts seg_node with config/seg.yaml (or `params_file:=`); `demo:=true` adds image_player publishing the
 shipped synthetic street sequence (or `demo_source:=<folder|video|recording>`), so the pipeline runs with
 no camera. `cameras:=` (comma-separated or a YAML list) makes one seg_node serve every camera with one
 model: camera `front` reads `front/<camera_topic>` and publishes `seg_node/front/mask` and the rest;
 with `demo:=true` one player per camera plays the sequence to it.
-weights/model/backend/device/use_compressed override the parameter file only when given.
+weights/model/backend/device/use_compressed/transport override the parameter file only when given.
 The launch stops as a whole when seg_node exits, with a non-zero code when it failed (a bad
 configuration: its one FATAL line says why); a params_file that does not exist is an error too.
+`managed:=true` starts seg_node as a managed node (seg_lifecycle_node, docs/lifecycle.md): unconfigured,
+for a lifecycle manager to bring up; with `autostart:=true` this launch configures and activates it
+itself. A managed node's bad configuration fails its configure transition (logged) and the node stays up,
+unconfigured: the launch goes on.
 """
 
 from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler, Shutdown
 from launch.conditions import IfCondition
-from launch.event_handlers import OnProcessExit
+from launch.event_handlers import OnProcessExit, OnProcessStart
+from launch.events import matches_action
 from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
 
 from launch import LaunchDescription
 
 # what `narrow-seg demo` plays the shipped synthetic sequence with (narrow_seg_ros.resources.DEMO_MODEL)
 DEMO_MODEL = "ndnet45_fcn8_synth"
 # seg_node parameters settable from the command line; empty = the value in params_file
-OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_compressed": bool}
+OVERRIDES = {"weights": str, "model": str, "backend": str, "device": str, "use_compressed": bool, "transport": str}
 
 
 def _camera_entries(context) -> list[str]:
@@ -66,9 +75,10 @@ def _seg_node(context):
     cameras = _cameras(context)
     if cameras:  # as one string: seg_node reads either form, launch passes a list-looking string as is
         overrides["cameras"] = ",".join(_camera_entries(context))
-    node = Node(
+    managed = arg("managed").perform(context) == "true"
+    node = (LifecycleNode if managed else Node)(
         package="narrow_seg_ros",
-        executable="seg_node",
+        executable="seg_lifecycle_node" if managed else "seg_node",
         name="seg_node",
         namespace=arg("namespace"),
         parameters=[arg("params_file"), overrides],
@@ -76,7 +86,32 @@ def _seg_node(context):
         output="screen",
         emulate_tty=True,
     )
-    return [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_on_seg_node_exit))]
+    actions = [node, RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_on_seg_node_exit))]
+    if managed and arg("autostart").perform(context) == "true":
+        actions += _autostart(node)
+    return actions
+
+
+def _autostart(node):
+    """Configure the managed seg_node once its process runs, activate it once inactive: what a
+    lifecycle manager with autostart does, with launch_ros lifecycle events (Humble has them all)."""
+
+    def transition(transition_id):
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition_id))
+
+    return [
+        RegisterEventHandler(
+            OnProcessStart(target_action=node, on_start=[transition(Transition.TRANSITION_CONFIGURE)])
+        ),
+        RegisterEventHandler(
+            OnStateTransition(
+                target_lifecycle_node=node,
+                start_state="configuring",
+                goal_state="inactive",
+                entities=[transition(Transition.TRANSITION_ACTIVATE)],
+            )
+        ),
+    ]
 
 
 def _on_seg_node_exit(event, context):
@@ -156,6 +191,7 @@ def generate_launch_description():
         DeclareLaunchArgument("backend", default_value="", description="auto | torch | onnxruntime" + from_file),
         DeclareLaunchArgument("device", default_value="", description="auto | cpu | cuda | cuda:N" + from_file),
         DeclareLaunchArgument("use_compressed", default_value="", description="true | false" + from_file),
+        DeclareLaunchArgument("transport", default_value="", description="raw | compressed | video" + from_file),
         DeclareLaunchArgument(
             "cameras", default_value="", description="cameras of one seg_node: front,left,... (empty: one camera)"
         ),
@@ -166,6 +202,14 @@ def generate_launch_description():
         DeclareLaunchArgument("demo_source", default_value="", description="folder or video for the demo player"),
         DeclareLaunchArgument("demo_rate", default_value="10.0", description="demo frames per second"),
         DeclareLaunchArgument("rviz", default_value="false", description="open RViz with config/seg.rviz"),
+        DeclareLaunchArgument(
+            "managed", default_value="false", description="start seg_node as a managed (lifecycle) node"
+        ),
+        DeclareLaunchArgument(
+            "autostart",
+            default_value="false",
+            description="with managed:=true: configure and activate it (false: leave it to a lifecycle manager)",
+        ),
     ]
     return LaunchDescription(
         [

@@ -9,6 +9,7 @@ metadata. Writes are atomic (temporary file + ``os.replace``).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +44,15 @@ class Weights:
         return model_label(self.model, self.model_options)
 
     def build_model(self) -> torch.nn.Module:
-        """The network with these weights loaded, in eval mode."""
+        """The network with these weights loaded, in eval mode; ValueError if the state dict is not
+        this network's (another architecture's, other options, tensors of other shapes)."""
         model = build_model(self.model, num_classes=self.num_classes, **self.model_options)
-        model.load_state_dict(self.state_dict)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as exc:  # missing / unexpected keys, size mismatches
+            detail = " ".join(str(exc).split())
+            detail = detail if len(detail) <= 300 else f"{detail[:300]}..."
+            raise ValueError(f"the state dict does not fit the {self.label} network: {detail}") from exc
         return model.eval()
 
     def to_dict(self) -> dict:
@@ -73,29 +80,85 @@ def save_weights(weights: Weights, path: str | os.PathLike) -> None:
     atomic_torch_save(weights.to_dict(), path)
 
 
+MAX_INPUT_SIDE = 8192  # pixels per side of the network input (image_conversion.MAX_PIXELS is 8192 x 8192)
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
+
+
+def _is_int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _field_problem(data: dict) -> str | None:
+    """What is wrong with the fields of a loaded weights dict, or None: the types an engine relies on."""
+    model, options, names = data["model"], data.get("model_options", {}), data["class_names"]
+    if not isinstance(model, str) or not model:
+        return f"model {_shown(model)} is not a model name"
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        return f"model_options {_shown(options)} is not a mapping of option names"
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+        return f"class_names {_shown(names)} is not a list of names"
+    if len(names) > 255:
+        return f"{len(names)} classes: at most 255 fit a mask (255 is unlabeled)"
+    palette = data["palette"]
+    if not isinstance(palette, (list, tuple)) or len(palette) != len(names):
+        return "palette must have one RGB triple per class"
+    if not all(isinstance(c, (list, tuple)) and len(c) == 3 and all(_is_int(v, 0, 255) for v in c) for c in palette):
+        return "palette must have one RGB triple per class, each 0..255"
+    mean, std = data["mean"], data["std"]
+    if not all(isinstance(v, (list, tuple)) and len(v) == 3 and all(map(_is_finite, v)) for v in (mean, std)):
+        return "mean/std must be 3 values each, std > 0"
+    if min(std) <= 0:
+        return "mean/std must be 3 values each, std > 0"
+    size = data["input_size"]
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(v, 1, MAX_INPUT_SIDE) for v in size):
+        return f"input_size {_shown(size)} is not [height, width] of 1..{MAX_INPUT_SIDE} pixels"
+    state = data["state_dict"]
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        return "state_dict is not a mapping of parameter names to tensors"
+    if not isinstance(data.get("metadata", {}), dict):
+        return f"metadata {_shown(data.get('metadata'))} is not a mapping"
+    return None
+
+
 def load_weights(path: str | os.PathLike) -> Weights:
-    """Load and validate a weights file; raises ValueError with a specific message if it is not one."""
+    """Load and validate a weights file; raises ValueError with a specific message if it is not one.
+
+    ``torch.load(weights_only=True)`` raises many types for a damaged file (RuntimeError, KeyError,
+    UnicodeDecodeError, UnpicklingError, IndexError, ...; ``narrow-seg fuzz weights``): each becomes
+    ValueError naming the file and the error. The fields are checked for the types an engine uses."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"weights file not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or not a torch file
-        raise ValueError(f"cannot read weights file {path}: {exc}") from exc
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        detail = detail if len(detail) <= 300 else f"{detail[:300]}..."
+        raise ValueError(
+            f"cannot read weights file {path} (damaged, truncated or not a torch.save file): {detail}"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a narrow_seg_ros weights file (expected format {FORMAT!r})")
     fields = ("model", "class_names", "palette", "mean", "std", "input_size", "state_dict")
     missing = [k for k in fields if k not in data]
     if missing:
         raise ValueError(f"weights file {path} lacks {', '.join(missing)}")
-    weights = Weights(
+    problem = _field_problem(data)
+    if problem is not None:
+        raise ValueError(f"weights file {path}: {problem}")
+    return Weights(
         **{k: data[k] for k in fields}, model_options=data.get("model_options", {}), metadata=data.get("metadata", {})
     )
-    if len(weights.palette) != weights.num_classes or any(len(c) != 3 for c in weights.palette):
-        raise ValueError(f"weights file {path}: palette must have one RGB triple per class")
-    if len(weights.mean) != 3 or len(weights.std) != 3 or min(weights.std) <= 0:
-        raise ValueError(f"weights file {path}: mean/std must be 3 values each, std > 0")
-    return weights
 
 
 def random_weights(model: str, input_size, seed: int = 0, **options) -> Weights:

@@ -46,3 +46,11 @@ def test_bench_cameras_compares_layouts(ros, tiny_weights):
     rows = json.loads(proc.stdout[proc.stdout.index("[") :])
     assert {(r["layout"], r["cameras"]) for r in rows} == {("multi", 1), ("multi", 2), ("single", 1), ("single", 2)}
     assert all(r["masks_per_s"] > 0 and r["rss_mb"] > 0 for r in rows)
+
+
+def test_bench_startup_compares_the_torch_and_torch_free_paths(ros):
+    proc = run_cli("bench-startup", "--runs", "1", "--size", SIZE, "--json", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(proc.stdout[proc.stdout.index("[") :])
+    assert [r["path"] for r in rows] == ["torch (.pt)", "torch-free (.onnx)"]
+    assert all(r["first_mask_s"] > 0 and r["peak_rss_mb"] >= r["rss_mb"] > 50 for r in rows)

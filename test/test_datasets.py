@@ -358,3 +358,16 @@ def test_held_out_sequence_never_reaches_training(two_sequences, tmp_path, monke
     assert sorted(p.stem for p, _ in open_split(config, "val").files) == ["seqB_001", "seqB_002"]
     train(config)
     assert read and not [stem for stem in read if stem.startswith("seqB")], read
+
+
+def test_strip_shows_frame_truth_prediction_confidence(two_sequences, tmp_path, cli):
+    """narrow-seg strip: one row per frame of the selected sequence, four tiles each."""
+    out = tmp_path / "strip.png"
+    proc = cli("strip", "--weights", "models/ndnet45_fcn8_camvid.onnx", "--dataset", "camvid", "--data",
+               str(two_sequences), "--split", "train", "--sequences", "seqB", "--frames", "2", "--width", "96",
+               "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "seqB_001, seqB_002" in proc.stdout
+    strip = cv2.imread(str(out))
+    assert strip.shape == (2 * SIZE[0], 4 * 96, 3)
+    assert strip[: SIZE[0], :96].std() > 0 and (strip[: SIZE[0], 96:192].reshape(-1, 3) != 0).any()

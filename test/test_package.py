@@ -36,9 +36,11 @@ IMPORTS = {
     "onnx": (None, "onnx", "train"),
     "cityscapesscripts": (None, "cityscapesscripts", "train"),
     "hypothesis": ("python3-hypothesis", "hypothesis", "dev"),
+    "foxglove_msgs": ("foxglove_msgs", None, "deploy"),
+    "av": (None, "av", "video"),  # PyAV: no rosdep key in rosdistro; setup.py's [video] extra
 }
 # launch files, not the package, use these; exec_depends for `ros2 launch`
-LAUNCH_KEYS = {"launch", "launch_ros"}
+LAUNCH_KEYS = {"launch", "launch_ros", "lifecycle_msgs"}
 
 
 def package_imports() -> set[str]:
@@ -70,10 +72,11 @@ def test_dependencies_match_the_imports():
     assert {key for key, _, role in IMPORTS.values() if key and role != "deploy"} <= test_deps
     setup_globals: dict = {}
     setup_text = (REPO / "setup.py").read_text()
-    exec(setup_text[setup_text.index("DEPLOY =") : setup_text.index("\n", setup_text.index("TRAIN ="))], setup_globals)
+    exec(setup_text[setup_text.index("DEPLOY =") : setup_text.index("\n", setup_text.index("VIDEO ="))], setup_globals)
     assert sorted(setup_globals["DEPLOY"]) == sorted(
         pip for _, pip, role in IMPORTS.values() if role == "deploy" and pip
     )
+    assert setup_globals["VIDEO"] == [pip for _, pip, role in IMPORTS.values() if role == "video"]
     assert sorted(setup_globals["TRAIN"]) == sorted(
         [pip for _, pip, role in IMPORTS.values() if role == "train"] + ["onnxscript"]  # torch.onnx's exporter
     )

@@ -14,12 +14,13 @@ import json
 import os
 import tempfile
 
+from ..inference.params import BACKENDS
+from ..sizes import parse_hw
 from .common import (
     add_model_option_argument,
     format_size,
     int_at_least,
     parse_key_values,
-    parse_size,
     print_json,
     print_table,
     run_worker,
@@ -38,8 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--backends", default="torch,onnxruntime", help="comma-separated: torch, onnxruntime")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--fp16", action="store_true", help="half precision (CUDA)")
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW (and network input)")
-    p.add_argument("--input-size", type=parse_size, help="network input HxW if different from --size")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="camera frame HxW (and network input)")
+    p.add_argument("--input-size", type=parse_hw, help="network input HxW if different from --size")
     p.add_argument("--threads", type=int_at_least(1), default=2)
     p.add_argument("--iters", type=int_at_least(1), default=50)
     p.add_argument("--warmup", type=int_at_least(0), default=5)
@@ -53,9 +54,10 @@ def run(args) -> int:
         print(json.dumps(measure(args, args.worker)))
         return 0
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    runnable = [b for b in BACKENDS if b != "auto"]
     for b in backends:
-        if b not in ("torch", "onnxruntime"):
-            raise ValueError(f"unknown backend {b!r} (torch, onnxruntime)")
+        if b not in runnable:
+            raise ValueError(f"unknown backend {b!r} ({', '.join(runnable)})")
     with tempfile.TemporaryDirectory() as tmp:
         if args.option and args.weights:
             raise ValueError("--option builds a --model; a weights file records its own options")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..resources import DEMO_MODEL, SHIPPED_MODELS
-from .common import int_at_least, parse_size, print_json, print_table, status_mb, street_frames
+from ..sizes import parse_hw
+from .common import int_at_least, print_json, print_table, status_mb, street_frames
 
 LAYOUTS = ("multi", "single")
 
@@ -30,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--cameras", type=int_at_least(1), nargs="+", default=[1, 2, 4], help="camera counts to run")
     p.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS))
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="camera frame HxW")
     p.add_argument("--rate", type=float, default=10.0, help="frames per second of each camera")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds played before measuring")
     p.add_argument("--seconds", type=float, default=20.0, help="seconds measured")

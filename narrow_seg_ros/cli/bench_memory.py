@@ -15,7 +15,8 @@ import json
 import os
 
 from ..devices import resolve_device
-from .common import format_size, int_at_least, parse_size, print_json, print_table, run_worker, status_mb
+from ..sizes import parse_hw
+from .common import format_size, int_at_least, print_json, print_table, run_worker, status_mb
 
 MODES = ("reversible", "plain")
 
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("bench-memory", help="peak training memory, reversible vs plain backprop")
     p.add_argument("--model", default="vnet", help="a model with reversible stages (default vnet)")
     p.add_argument("--batch-size", type=int_at_least(1), default=2)
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="training input HxW")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="training input HxW")
     p.add_argument("--device", default="auto", help="auto (CUDA where torch sees it), cpu, cuda, cuda:N")
     p.add_argument("--num-classes", type=int_at_least(1), default=19)
     p.add_argument(
@@ -97,6 +98,7 @@ def measure(name, mode, batch_size, size, device, num_classes, loss) -> dict:
     import torch
     import torch.nn.functional as F
 
+    from ..inference.rules import UNLABELED
     from ..models import build_model
     from ..training.losses import upsampled_cross_entropy
 
@@ -111,7 +113,7 @@ def measure(name, mode, batch_size, size, device, num_classes, loss) -> dict:
     def loss_of(out):
         if loss == "banded":
             return upsampled_cross_entropy(out, target, model.align_corners, band_pixels=1 << 14)
-        return F.cross_entropy(out, target, ignore_index=255)
+        return F.cross_entropy(out, target, ignore_index=UNLABELED)
 
     def step():
         model.zero_grad(set_to_none=True)

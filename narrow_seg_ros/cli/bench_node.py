@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from ..resources import DEMO_MODEL, SHIPPED_MODELS
-from .common import int_at_least, parse_size, print_json, street_frames
+from ..sizes import parse_hw
+from .common import int_at_least, print_json, street_frames
 
 FRAMES = 4
 
@@ -26,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
     p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--backend", default="auto")
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="camera frame HxW")
     p.add_argument("--frames", type=int_at_least(1), default=30)
     p.add_argument("--encoding", default="bgr8", choices=("bgr8", "rgb8"))
     p.add_argument("--json", action="store_true")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 
-from .common import int_at_least, parse_size
+from ..sizes import parse_hw
+from .common import int_at_least
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench-postprocess", help="post-processing latency and agreement with torch's upsample + argmax")
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="output mask HxW (default 1024x2048)")
-    p.add_argument("--low", type=parse_size, default=(32, 64), help="logit HxW (default 32x64)")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="output mask HxW (default 1024x2048)")
+    p.add_argument("--low", type=parse_hw, default=(32, 64), help="logit HxW (default 32x64)")
     p.add_argument("--align-corners", type=int, choices=(0, 1), default=1, help="1: NDNet (default), 0: VNet")
     p.add_argument("--repeats", type=int_at_least(1), default=50, help="timed runs of ours (default 50)")
     p.add_argument("--reference-repeats", type=int_at_least(1), default=5, help="timed runs of the torch reference")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_dataset_arguments, int_at_least, iou_summary, parse_size, print_iou_report
+from ..sizes import parse_hw
+from .common import add_dataset_arguments, int_at_least, iou_summary, print_iou_report
 
 
 def add_parser(sub) -> None:
@@ -17,7 +18,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--weights", required=True, help="weights file: model, input size and classes")
     add_dataset_arguments(p)
-    p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
+    p.add_argument("--size", type=parse_hw, help="network input HxW (default: the weights' input size)")
     p.add_argument("--steps", type=int_at_least(0), default=60, help="Adam steps per image (0: cell fractions only)")
     p.add_argument("--max-images", type=int_at_least(1))
     p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")

@@ -8,17 +8,6 @@ import subprocess
 import sys
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'1024x2048' → (1024, 2048) as (height, width)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like HxW (e.g. 1024x2048), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return h, w
-
-
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     try:

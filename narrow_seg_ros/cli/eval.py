@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_dataset_arguments, int_at_least, iou_summary, parse_size, print_iou_report
+from ..sizes import parse_hw
+from .common import add_dataset_arguments, int_at_least, iou_summary, print_iou_report
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="mIoU / per-class IoU of weights on a labelled split")
     p.add_argument("--weights", required=True)
     add_dataset_arguments(p)
-    p.add_argument("--size", type=parse_size, help="network input HxW (default: the weights' input size)")
+    p.add_argument("--size", type=parse_hw, help="network input HxW (default: the weights' input size)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-images", type=int_at_least(1))
     p.add_argument("--json", action="store_true", help="print JSON with miou, pixel_accuracy, per_class")

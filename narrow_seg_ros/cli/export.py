@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import int_at_least, parse_size
+from ..sizes import parse_hw
+from .common import int_at_least
 
 
 def add_parser(sub) -> None:
@@ -10,7 +11,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", required=True)
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--out", required=True, help="output file")
-    p.add_argument("--size", type=parse_size, help="input HxW (default: the weights' input size)")
+    p.add_argument("--size", type=parse_hw, help="input HxW (default: the weights' input size)")
     p.add_argument("--dynamic", action="store_true", help="ONNX: dynamic batch, height and width")
     p.add_argument(
         "--dynamic-batch",

@@ -1,8 +1,13 @@
 """``narrow-seg infer``: masks for a folder of images, a video or a recording, without ROS.
 
-A folder in gives a folder out: ``<name>_mask.png`` (class ids, mono8, 255 = unlabeled) and, with
-``--overlay``, ``<name>_overlay.png``. A video in gives a video out (the overlay with ``--overlay``,
-else the color mask) when ``--output`` ends in a video suffix, or per-frame PNGs in a folder.
+The masks are seg_node's for the same configuration: ``--params-file`` reads the node's own ROS 2
+parameter file (config/seg.yaml) and flags named as its parameters override it; the engine applies
+the node's rules (input size and resize mode, output size, confidence threshold and rule, label
+groups) in the one place it applies them for the node.
+
+A folder in gives a folder out: ``<name>_mask.png`` (class or group ids, mono8, unlabeled
+``rules.UNLABELED``) and, with ``--overlay``, ``<name>_overlay.png``. A video in gives a video out
+(the overlay with ``--overlay``, else the color mask) when ``--output`` ends in a video suffix, or per-frame PNGs in a folder.
 
 A rosbag2 recording in (sqlite3 or MCAP) gives a new recording out, holding for each camera topic
 what seg_node would publish for it (``narrow_seg_ros.data.bags`` names the topics): ``mask`` and,
@@ -15,23 +20,47 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
+from ..inference.params import PARAMETERS
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
+# flags named as seg_node's parameters (--input-width is input_width): they override --params-file;
+# their values are checked against the parameter table, as the file's are (one error line, not
+# argparse's usage text)
+FLAGS = {
+    "weights": str,
+    "model": str,
+    "backend": str,
+    "device": str,
+    "input_width": int,
+    "input_height": int,
+    "resize_mode": str,
+    "output_size": str,
+    "confidence_rule": str,
+    "confidence_threshold": float,
+    "label_groups": str,
+    "overlay_alpha": float,
+}
+FLAG_ALIASES = {"overlay_alpha": ["--alpha"]}
+FLAG_NOTES = {
+    "model": "; given here, it replaces the file's weights too",
+    "output_size": "; reference is seg_node's alone",
+}
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("infer", help="segment a folder of images, a video or a recording offline (no ROS)")
-    p.add_argument(
-        "--weights", default="", help="weights .pt or exported .onnx (default: the shipped weights of --model)"
-    )
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=tuple(SHIPPED_MODELS), help="shipped model")
     p.add_argument("--input", required=True, help="image folder, video file or rosbag2 recording (sqlite3/MCAP)")
     p.add_argument("--output", required=True, help="output folder, a video file for video input, or the new recording")
     p.add_argument("--overlay", action="store_true", help="also write overlays (video: write the overlay)")
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay alpha")
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--device", default="auto")
+    node = p.add_argument_group("seg_node's configuration", "defaults: the node's; a flag overrides the file")
+    node.add_argument("--params-file", metavar="YAML", help="seg_node's ROS 2 parameter file (e.g. config/seg.yaml): "
+                      "its model, input, output size, confidence and label-group rules and overlay_alpha apply")  # fmt: skip
+    node.add_argument("--node", default="seg_node", help="whose section of --params-file to read: seg_node "
+                      "(default), or /NAMESPACE/seg_node where the file names several")  # fmt: skip
+    for name, kind in FLAGS.items():
+        param, flag = PARAMETERS[name], f"--{name.replace('_', '-')}"
+        text = f"{param.description} (default {param.default!r}{FLAG_NOTES.get(name, '')})"
+        node.add_argument(flag, *FLAG_ALIASES.get(name, []), dest=name, type=kind, help=text)
     bag = p.add_argument_group("recording input", "outputs go to <camera namespace>/<output namespace>/<name>")
     bag.add_argument("--topics", nargs="+", default=[], metavar="TOPIC", help="Image or CompressedImage topics "
                      "to segment (default: every one in the recording)")  # fmt: skip
@@ -47,10 +76,29 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _weights(args) -> str:
-    from ..resources import shipped_weights
+def configuration(args) -> dict:
+    """Every seg_node parameter for this run: the node's defaults, then --params-file's values,
+    then the flags'. A --model given here replaces the file's weights as well (the node would
+    prefer weights). ValueError naming an unknown or invalid parameter."""
+    from ..inference.params import read_params_file, resolve
 
-    return args.weights or str(shipped_weights(args.model, args.backend == "onnxruntime"))
+    values = read_params_file(args.params_file, args.node) if args.params_file else {}
+    flags = {name: getattr(args, name) for name in FLAGS if getattr(args, name) is not None}
+    if "model" in flags:
+        values.pop("weights", None)
+    params = resolve({**values, **flags})
+    if params["output_size"] == "reference":
+        raise ValueError("output_size=reference follows seg_node's reference/camera_info topic; "
+                         "offline, use camera, network or WxH (width x height)")  # fmt: skip
+    return params
+
+
+def _load(params: dict):
+    """The engine and the output rules ``params`` configure, as seg_node builds them."""
+    from ..inference.params import build_rules, build_segmenter
+
+    engine = build_segmenter(params)
+    return engine, build_rules(params, engine)
 
 
 BAG_OPTIONS = ("topics", "mask_png", "color", "confidence", "label_info", "camera_info", "storage", "overwrite")
@@ -111,14 +159,13 @@ def run(args) -> int:
     import cv2
     from tqdm import tqdm
 
-    from ..inference.engine import Segmenter
-
     source, output = Path(args.input), Path(args.output)
     if not source.exists():
         raise ValueError(f"--input {source} does not exist")
+    params = configuration(args)
     if _is_recording(source, args):
-        return _run_bag(args, source, output)
-    engine = Segmenter.from_weights(_weights(args), backend=args.backend, device=args.device)
+        return _run_bag(args, params, source, output)
+    engine, rules = _load(params)
     to_video = output.suffix.lower() in VIDEO_SUFFIXES
     writer = None
     if not to_video:
@@ -126,9 +173,10 @@ def run(args) -> int:
     done, total_ms = 0, 0.0
     try:
         for name, frame in tqdm(_frames(source), total=_count(source), desc="infer", unit="frame"):
-            result = engine.segment(
-                frame, "bgr8", color=True, overlay=args.overlay or to_video, overlay_alpha=args.alpha
+            request = rules.request(
+                frame, "bgr8", color=True, overlay=args.overlay or to_video, overlay_alpha=params["overlay_alpha"]
             )
+            result = engine.segment_batch([request])[0]
             total_ms += result.timings["total_ms"]
             if to_video:
                 picture = result.overlay if args.overlay else result.color
@@ -166,6 +214,7 @@ class _Camera:
 
         self.topic, self.ns = connection.topic, namespace
         self.compressed = connection.msgtype == COMPRESSED
+        self.decoder = _video_decoder(connection)  # a CompressedVideo topic's, else None
         self.info_topic = f"{camera_namespace(self.topic)}/camera_info"  # beside the image, as seg_node reads it
         self.info = None  # the camera's latest camera_info
         self.label_time: int | None = None  # log time of the last label_info written
@@ -173,9 +222,9 @@ class _Camera:
 
 def _cameras(reader, args) -> dict[str, _Camera]:
     """The cameras to segment, by topic; two cameras writing to one namespace are refused."""
-    from ..data.bags import CAMERA_INFO, BagError, image_connections, output_namespace
+    from ..data.bags import CAMERA_INFO, BagError, camera_connections, output_namespace
 
-    connections = image_connections(reader, args.topics)
+    connections = camera_connections(reader, args.topics)
     cameras = {c.topic: _Camera(c, output_namespace(c.topic, args.output_namespace)) for c in connections}
     by_ns: dict[str, list[str]] = {}
     for camera in cameras.values():
@@ -194,11 +243,10 @@ def _cameras(reader, args) -> dict[str, _Camera]:
     return cameras
 
 
-def _run_bag(args, source: Path, output: Path) -> int:
+def _run_bag(args, params: dict, source: Path, output: Path) -> int:
     from tqdm import tqdm
 
     from ..data import bags
-    from ..inference.engine import Segmenter
 
     with bags.open_bag(source) as reader:
         cameras = _cameras(reader, args)
@@ -206,8 +254,9 @@ def _run_bag(args, source: Path, output: Path) -> int:
         wanted = [c for c in reader.connections if c.topic in cameras or c.topic in infos]
         frames = sum(c.msgcount for c in wanted if c.topic in cameras)
         bags.check_output(output, args.overwrite)  # before the model loads: a mistake fails at once
-        engine = Segmenter.from_weights(_weights(args), backend=args.backend, device=args.device)
+        engine, rules = _load(params)
         storage = args.storage or bags.storage_of(reader.paths[0])
+        segmented = (engine, rules, params["overlay_alpha"])
         done, total_ms = 0, 0.0
         with (
             bags.atomic_bag(output, storage, args.overwrite) as out,
@@ -218,7 +267,7 @@ def _run_bag(args, source: Path, output: Path) -> int:
                     for camera in cameras.values():
                         camera.info = msg if camera.info_topic == connection.topic else camera.info
                     continue
-                total_ms += _segment_message(engine, out, cameras[connection.topic], msg, log_time, args)
+                total_ms += _segment_message(segmented, out, cameras[connection.topic], msg, log_time, args)
                 done += 1
                 bar.update()
             if done == 0:  # raised inside: no empty recording is left behind
@@ -229,14 +278,20 @@ def _run_bag(args, source: Path, output: Path) -> int:
     return 0
 
 
-def _segment_message(engine, out, camera: _Camera, msg, log_time: int, args) -> float:
-    """Writes the outputs of one image message; the engine's time in ms."""
+def _segment_message(segmented, out, camera: _Camera, msg, log_time: int, args) -> float:
+    """Writes the outputs of one image message; the engine's time in ms. ``segmented``: (engine,
+    output rules, overlay alpha)."""
     from ..ros.image_conversion import compressed_fields, compressed_to_rgb, image_fields, image_to_rgb
 
-    image, encoding = compressed_to_rgb(msg) if camera.compressed else image_to_rgb(msg)
-    result = engine.segment(
-        image, encoding, color=args.color, overlay=args.overlay, overlay_alpha=args.alpha, confidence=args.confidence
-    )
+    engine, rules, alpha = segmented
+    if camera.decoder is not None and not isinstance(msg, _DecodedFrame):
+        return _segment_video(segmented, out, camera, msg, log_time, args)
+    if isinstance(msg, _DecodedFrame):
+        image, encoding = msg.rgb, "rgb8"
+    else:
+        image, encoding = compressed_to_rgb(msg) if camera.compressed else image_to_rgb(msg)
+    outputs = {"color": args.color, "overlay": args.overlay, "overlay_alpha": alpha, "confidence": args.confidence}
+    result = engine.segment_batch([rules.request(image, encoding, **outputs)])[0]
     header, ns = msg.header, camera.ns
     out.image(f"{ns}/mask", header, image_fields(result.mask, "mono8"), log_time)
     if args.mask_png:  # lossless: a class mask must never go through JPEG
@@ -254,9 +309,49 @@ def _segment_message(engine, out, camera: _Camera, msg, log_time: int, args) -> 
     # re-sent every second of the recording, as seg_node does (label_info_period), so a player
     # that starts or seeks anywhere has the labels within a second
     if args.label_info and (camera.label_time is None or log_time - camera.label_time >= 1_000_000_000):
-        out.label_info(f"{ns}/label_info", header, list(engine.class_names), 0.0, log_time)
+        names = rules.labels(engine.class_names, engine.palette)[0]
+        out.label_info(f"{ns}/label_info", header, names, rules.confidence_threshold, log_time)
         camera.label_time = log_time
     return result.timings["total_ms"]
+
+
+def _video_decoder(connection):
+    """A VideoDecoder for a CompressedVideo topic (one line and exit 2 without PyAV), else None."""
+    from ..data.bags import VIDEO
+
+    if connection.msgtype != VIDEO:
+        return None
+    from ..video import VideoDecoder, available
+
+    if not available():
+        raise ValueError(f"{connection.topic} is {VIDEO} (H.264/H.265): decoding it needs PyAV (pip install av)")
+    topic = connection.topic
+    return VideoDecoder(log=lambda text: print(f"{topic}: {text}", flush=True))
+
+
+def _segment_video(segmented, out, camera: _Camera, msg, log_time: int, args) -> float:
+    """The outputs of every frame one CompressedVideo packet gives (none before the first keyframe,
+    none for a damaged packet: the stream resumes at the next keyframe), each with the packet's
+    timestamp and frame_id as its header and the packet's log time."""
+    from types import SimpleNamespace
+
+    from ..video import VideoError, to_rgb
+
+    try:
+        frames = camera.decoder.decode(msg.data, msg.format)
+    except VideoError:
+        return 0.0  # the decoder said so; the stream resumes at the next keyframe
+    header = SimpleNamespace(stamp=msg.timestamp, frame_id=msg.frame_id)
+    return sum(
+        _segment_message(segmented, out, camera, _DecodedFrame(header, to_rgb(f)), log_time, args) for f in frames
+    )
+
+
+class _DecodedFrame:
+    """A decoded video frame with its packet's header (stamp, frame_id)."""
+
+    def __init__(self, header, rgb):
+        self.header, self.rgb = header, rgb
 
 
 def _check_camera_info(camera: _Camera, shape: tuple[int, int]) -> None:

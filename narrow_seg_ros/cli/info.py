@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_model_option_argument, int_at_least, parse_key_values, parse_size, print_json, print_table
+from ..sizes import parse_hw
+from .common import add_model_option_argument, int_at_least, parse_key_values, print_json, print_table
 
 
 def add_parser(sub) -> None:
@@ -10,7 +11,7 @@ def add_parser(sub) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("model", nargs="?", help="registered model name (ndnet45, vnet, ...; --all lists them)")
     which.add_argument("--all", action="store_true", help="every registered model")
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="input HxW for GMACs (default 1024x2048)")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="input HxW for GMACs (default 1024x2048)")
     p.add_argument("--num-classes", type=int_at_least(1), default=19)
     add_model_option_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")

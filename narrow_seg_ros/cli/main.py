@@ -27,6 +27,9 @@ SUBCOMMANDS = [
     "soak",
     "synth",
     "fuzz",
+    "prebuild_trt",
+    "bench_startup",
+    "strip",
 ]
 
 

@@ -17,14 +17,15 @@ import time
 import numpy as np
 
 from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
-from .common import parse_size, positive_float, status_mb, street_frames
+from ..sizes import parse_hw
+from .common import positive_float, status_mb, street_frames
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("soak", help="seg_node under a camera stream for N minutes: RSS and frame counts")
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=tuple(SHIPPED_MODELS))
-    p.add_argument("--size", type=parse_size, default=(1024, 2048), help="camera frame HxW")
+    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="camera frame HxW")
     p.add_argument("--rate", type=float, default=30.0, help="camera frames per second")
     p.add_argument("--minutes", type=positive_float, default=10.0, help="how long to feed the node (fractions too)")
     p.add_argument("--period", type=positive_float, default=60.0, help="seconds between table rows")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import format_size, parse_size
+from ..sizes import parse_hw
+from .common import format_size
 
 
 def _int_at_least(minimum: int, what: str):
@@ -36,7 +37,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="dataset root to write into")
     p.add_argument("--num", type=_positive_int, required=True, metavar="N", help="number of images")
-    p.add_argument("--size", type=parse_size, default=(512, 1024), help="image HxW (default 512x1024)")
+    p.add_argument("--size", type=parse_hw, default=(512, 1024), help="image HxW (default 512x1024)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     # data.synth.SPLITS, not imported here: it loads the Cityscapes label table
     p.add_argument("--split", choices=("train", "val", "test"), default="train", help="split folder (default train)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import int_at_least, parse_key_values, parse_size
+from ..sizes import parse_hw
+from .common import int_at_least, parse_key_values
 
 # flag → dotted config key
 OVERRIDES = {
@@ -26,8 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--iters", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--crop", type=parse_size, help="training crop HxW")
-    p.add_argument("--base-size", type=parse_size, help="resize every sample to HxW before augmentation")
+    p.add_argument("--crop", type=parse_hw, help="training crop HxW")
+    p.add_argument("--base-size", type=parse_hw, help="resize every sample to HxW before augmentation")
     p.add_argument("--data", help="dataset root in the Cityscapes layout")
     p.add_argument("--out", help="output folder (checkpoint, weights, logs, samples)")
     p.add_argument("--workers", type=int, help="DataLoader workers")

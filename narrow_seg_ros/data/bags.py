@@ -9,7 +9,11 @@ etc., so ``/cam_front/image_raw`` (or ``/cam_front/image_raw/compressed``) gives
 ``/cam_front/seg_node/mask``. ``output_namespace`` changes the ``seg_node`` part (relative: under
 the camera's namespace; absolute: used as it is).
 
-Every problem with the input raises ``BagError`` (a ValueError: the CLI prints it as one line).
+Every problem with the input raises ``BagError`` (a ValueError: the CLI prints it as one line):
+rosbags raises whatever its parsers meet in a damaged file (apsw's SQLite errors, KeyError,
+OverflowError, UnicodeDecodeError, RecursionError, ...; found by ``narrow-seg fuzz recording``), so
+every call into it is wrapped, and names or text taken from the recording are shown escaped and
+shortened. ``metadata.yaml`` is read with a size and alias-expansion guard before rosbags sees it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer
@@ -40,12 +44,30 @@ _VISION_MSGS = {
     LABEL_INFO: "std_msgs/Header header\nvision_msgs/VisionClass[] class_map\nfloat32 threshold\n",
     "vision_msgs/msg/VisionClass": "uint16 class_id\nstring class_name\n",
 }
-# Errors rosbags raises for unreadable recordings: broken metadata, storage or message data.
+# Errors rosbags itself raises for unreadable recordings: broken metadata, storage or message data.
+# Its parsers let others through on damaged input (see the module docstring): those are caught too.
 _READ_ERRORS = (AnyReaderError, ReaderError, SerdeError, OSError)
+# metadata.yaml: rosbag2 writes a few KB per storage file and topic; ruamel's pure-Python parser
+# takes about 1 s per MB, so anything larger is refused before it is parsed.
+MAX_METADATA_BYTES = 4 << 20
 
 
 class BagError(ValueError):
     """A recording that cannot be used as asked; the message names the path, topic or type."""
+
+
+def shown(text, limit: int = 120) -> str:
+    """A name or text read from a recording, as a message may hold it: one line, escaped, shortened."""
+    text = str(text)
+    if text.isprintable() and len(text) <= limit:
+        return text
+    escaped = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return escaped if len(escaped) <= limit else f"{escaped[:limit]}... ({len(text)} characters)"
+
+
+def _damaged(bag, exc: BaseException, what: str = "recording") -> BagError:
+    detail = str(exc) if isinstance(exc, _READ_ERRORS) else f"{type(exc).__name__}: {exc}"
+    return BagError(f"cannot read {what} {bag} (damaged or truncated?): {shown(' '.join(detail.split()), 300)}")
 
 
 def find_bag(path: Path) -> Path | None:
@@ -68,53 +90,121 @@ def require_bag(path: Path) -> Path:
     raise BagError(f"{path} is not a rosbag2 recording (a directory with metadata.yaml and .db3 or .mcap files)")
 
 
+def _check_metadata(bag: Path) -> None:
+    """Refuse a ``metadata.yaml`` too large to parse quickly or whose aliases expand without bound
+    (a "billion laughs" file), before rosbags parses it."""
+    import yaml
+
+    from ..safe_yaml import MAX_NODES, check_yaml
+
+    path = bag / "metadata.yaml"
+    try:
+        size = path.stat().st_size
+        if size > MAX_METADATA_BYTES:
+            raise BagError(f"{path} is {size} bytes, over the {MAX_METADATA_BYTES} a rosbag2 metadata.yaml may have")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BagError(f"{path} is not UTF-8 text (damaged?): {exc}") from exc
+    except OSError as exc:
+        raise _damaged(bag, exc) from exc
+    try:
+        check_yaml(text, max_nodes=max(MAX_NODES, size))  # an alias-free file has fewer nodes than bytes
+    except ValueError as exc:
+        raise BagError(f"{path}: {exc}") from exc
+    # rosbags checks that the storage files exist, not what they are: a FIFO blocked its open for ever
+    try:
+        info = yaml.safe_load(text)["rosbag2_bagfile_information"]
+        names = [PurePath(name).name for name in info["relative_file_paths"]]
+    except Exception:  # rosbags reports what it cannot read
+        return
+    for name in names:
+        storage = bag / name
+        if storage.exists() and not storage.is_file():
+            raise BagError(f"{storage} is not a regular file (a directory, FIFO or device): not a storage file")
+
+
+def _check_connections(reader: AnyReader) -> None:
+    """The fields the commands use, as metadata.yaml gives them: rosbags does not check their types."""
+    for c in reader.connections:
+        if not isinstance(c.topic, str) or not isinstance(c.msgtype, str):
+            raise BagError(f"{reader.paths[0]}: a topic with name {shown(repr(c.topic))} and type "
+                           f"{shown(repr(c.msgtype))} in metadata.yaml (damaged?)")  # fmt: skip
+        if isinstance(c.msgcount, bool) or not isinstance(c.msgcount, int) or c.msgcount < 0:
+            raise BagError(f"{reader.paths[0]}: metadata.yaml gives topic {shown(c.topic)} a message count of "
+                           f"{shown(repr(c.msgcount))} (damaged?)")  # fmt: skip
+
+
 @contextmanager
 def open_bag(path: Path) -> Iterator[AnyReader]:
     """An open reader of the recording at ``path``; unreadable recordings raise BagError."""
     bag = require_bag(path)
+    _check_metadata(bag)
+    reader = AnyReader([bag])
     try:
-        reader = AnyReader([bag])
         reader.open()
-    except _READ_ERRORS as exc:
-        raise BagError(f"cannot read recording {bag} (damaged or truncated?): {exc}") from exc
+    except Exception as exc:  # rosbags' own errors and whatever its parsers meet in a damaged file
+        _close_quietly(reader)
+        raise _damaged(bag, exc) from exc
     try:
+        _check_connections(reader)
         yield reader
     finally:
+        _close_quietly(reader)
+
+
+def _close_quietly(reader: AnyReader) -> None:
+    try:
         reader.close()
+    except Exception:  # a reader that failed to open, or a damaged file: nothing more to release
+        pass
 
 
 def storage_of(bag: Path) -> str:
     """The storage plugin (``sqlite3`` or ``mcap``) of a recording ``open_bag`` has read."""
     import yaml
 
-    return yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]["storage_identifier"]
+    try:
+        storage = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"][
+            "storage_identifier"
+        ]
+    except Exception as exc:  # it was read once already: changed since, or read otherwise by rosbags
+        raise _damaged(bag, exc, "the metadata.yaml of") from exc
+    if storage not in STORAGES:
+        raise BagError(f"{bag}: storage {shown(repr(storage))} is not one of {', '.join(STORAGES)}")
+    return storage
 
 
 def image_connections(reader: AnyReader, topics: Iterable[str] = ()) -> list:
     """The connections of ``topics`` (default: every Image and CompressedImage topic), checked."""
     types = {c.topic: c.msgtype for c in reader.connections}
-    listing = ", ".join(f"{t} ({m})" for t, m in sorted(types.items())) or "none"
+    listing = ", ".join(f"{shown(t)} ({shown(m)})" for t, m in sorted(types.items())[:20]) or "none"
+    if len(types) > 20:
+        listing += f" and {len(types) - 20} more"
     topics = list(topics) or sorted(t for t, m in types.items() if m in IMAGE_TYPES)
     if not topics:
         raise BagError(f"{reader.paths[0]} has no Image or CompressedImage topic (its topics: {listing})")
     for topic in topics:
         if topic not in types:
-            raise BagError(f"topic {topic} is not in {reader.paths[0]} (its topics: {listing})")
+            raise BagError(f"topic {shown(topic)} is not in {reader.paths[0]} (its topics: {listing})")
         if types[topic] not in IMAGE_TYPES:
-            raise BagError(f"topic {topic} is {types[topic]}, not {IMAGE} or {COMPRESSED}")
+            raise BagError(f"topic {shown(topic)} is {shown(types[topic])}, not {IMAGE} or {COMPRESSED}")
     return [c for c in reader.connections if c.topic in topics]
 
 
 def read_raw(reader: AnyReader, connections: list) -> Iterator[tuple]:
     """(connection, log time ns, CDR bytes) in log-time order; damaged data raises BagError."""
-    messages = reader.messages(connections=connections)
+    try:
+        messages = reader.messages(connections=connections)
+    except Exception as exc:
+        raise _damaged(reader.paths[0], exc) from exc
     while True:
         try:
-            yield next(messages)
+            item = next(messages)
         except StopIteration:
             return
-        except _READ_ERRORS as exc:
-            raise BagError(f"cannot read recording {reader.paths[0]} (damaged or truncated?): {exc}") from exc
+        except Exception as exc:  # as in open_bag
+            raise _damaged(reader.paths[0], exc) from exc
+        yield item
 
 
 def read_messages(reader: AnyReader, connections: list) -> Iterator[tuple]:
@@ -122,8 +212,10 @@ def read_messages(reader: AnyReader, connections: list) -> Iterator[tuple]:
     for connection, log_time, raw in read_raw(reader, connections):
         try:
             msg = reader.deserialize(raw, connection.msgtype)
-        except _READ_ERRORS as exc:
-            raise BagError(f"cannot read {connection.topic} in {reader.paths[0]} (damaged?): {exc}") from exc
+        except Exception as exc:  # a flipped length or string: struct.error, IndexError, UnicodeDecodeError, ...
+            raise _damaged(
+                reader.paths[0], exc, f"a {shown(connection.msgtype)} message on {shown(connection.topic)} in"
+            ) from exc
         yield connection, log_time, msg
 
 
@@ -160,8 +252,8 @@ class Playback:
 
 
 def camera_namespace(topic: str) -> str:
-    """``/cam_front/image_raw[/compressed]`` → ``/cam_front`` (image_transport's layout; ``""`` at the root)."""
-    return topic.removesuffix("/compressed").rsplit("/", 1)[0]
+    """``/cam_front/image_raw[/compressed|/foxglove]`` → ``/cam_front`` (image_transport's layout; ``""`` at the root)."""
+    return topic.removesuffix("/compressed").removesuffix("/foxglove").rsplit("/", 1)[0]
 
 
 def output_namespace(topic: str, namespace: str = "seg_node") -> str:
@@ -254,3 +346,52 @@ def atomic_bag(output: Path, storage: str, overwrite: bool = False) -> Iterator[
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Compressed video cameras: foxglove_msgs/msg/CompressedVideo (H.264 / H.265, one access unit per
+# message). rosbags reads the type from the recording's own definition (MCAP schema, sqlite3
+# message_definitions); for a recording without one, the definition below is used.
+
+VIDEO = "foxglove_msgs/msg/CompressedVideo"
+CAMERA_TYPES = (IMAGE, COMPRESSED, VIDEO)
+_FOXGLOVE_MSGS = {VIDEO: "builtin_interfaces/Time timestamp\nstring frame_id\nuint8[] data\nstring format\n"}
+
+
+def video_typestore():
+    """The ROS 2 types with foxglove_msgs' CompressedVideo added (for writing video recordings)."""
+    store = output_typestore()
+    for name, text in _FOXGLOVE_MSGS.items():
+        store.register(get_types_from_msg(text, name))
+    return store
+
+
+def camera_connections(reader: AnyReader, topics: Iterable[str] = ()) -> list:
+    """As ``image_connections``, CompressedVideo topics included (default: every camera topic)."""
+    types = {c.topic: c.msgtype for c in reader.connections}
+    topics = list(topics) or sorted(t for t, m in types.items() if m in CAMERA_TYPES)
+    videos = [t for t in topics if types.get(t) == VIDEO]
+    if not videos:
+        return image_connections(reader, topics)
+    others = [t for t in topics if t not in videos]
+    chosen = image_connections(reader, others) if others else []
+    if VIDEO not in reader.typestore.types:  # a recording without the message definition
+        for name, text in _FOXGLOVE_MSGS.items():
+            reader.typestore.register(get_types_from_msg(text, name))
+    return chosen + [c for c in reader.connections if c.topic in videos]
+
+
+class CameraPlayback(Playback):
+    """``Playback`` of a recording's camera topics, CompressedVideo topics included."""
+
+    def __init__(self, path: str | Path, topics: Iterable[str] = (), loop: bool = False):
+        self._bag = open_bag(Path(path))
+        self.reader = self._bag.__enter__()
+        try:
+            self.connections = camera_connections(self.reader, topics)
+        except BagError:
+            self.close()
+            raise
+        self.types = {c.topic: c.msgtype for c in self.connections}
+        self.loop = loop
+        self._messages = read_raw(self.reader, self.connections)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as _CITYSCAPES_LABELS
 
-IGNORE_INDEX = 255
+from ..inference.rules import UNLABELED as IGNORE_INDEX  # one value for unlabeled, in data and in masks
 
 # 'license plate' has id -1 (it only exists in instance annotations); it can't appear in a uint8 map.
 _VALID_LABELS = [label for label in _CITYSCAPES_LABELS if label.id >= 0]

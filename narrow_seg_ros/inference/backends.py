@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,6 @@ import numpy as np
 from ..devices import cuda_index
 
 log = logging.getLogger("narrow_seg_ros.inference")
-
-BACKENDS = ("auto", "torch", "onnxruntime")
 
 
 def cache_dir() -> Path:
@@ -59,8 +58,11 @@ class OnnxRuntimeBackend:
         # pool that keeps spinning slows the post-processing that follows by up to 50 %.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         options.add_session_config_entry("session.force_spinning_stop", "1")
-        if providers[0][0] == TENSORRT:
-            Path(providers[0][1]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
+        self.trt_cache = Path(providers[0][1]["trt_engine_cache_path"]) if providers[0][0] == TENSORRT else None
+        if self.trt_cache is not None:
+            self.trt_cache.mkdir(parents=True, exist_ok=True)
+            self._cached_before = set(self.trt_cache.iterdir())
+        self.first_call_s = None  # TensorRT builds its engine (or loads it from the cache) on the first run
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...): a bad file
@@ -78,13 +80,25 @@ class OnnxRuntimeBackend:
 
     def __call__(self, batch):
         batch = np.ascontiguousarray(batch, dtype=np.uint8 if self.takes_uint8 else np.float32)
+        start = time.perf_counter()
         (logits,) = self.session.run(None, {self.input_name: batch})
+        if self.first_call_s is None:
+            self.first_call_s = time.perf_counter() - start
         return logits
 
     def describe(self) -> str:
         import onnxruntime as ort
 
-        return f"onnxruntime {ort.__version__} {self.provider}"
+        return f"onnxruntime {ort.__version__} {self.provider}{self.trt_cache_status()}"
+
+    def trt_cache_status(self) -> str:
+        """Whether the first run built a TensorRT engine (and how long it took) or found one cached."""
+        if self.trt_cache is None or self.provider != TENSORRT or self.first_call_s is None:
+            return ""
+        built = set(self.trt_cache.iterdir()) - self._cached_before
+        if built:
+            return f" (TensorRT engine built in {self.first_call_s:.1f} s, cached in {self.trt_cache})"
+        return f" (TensorRT engine cache hit in {self.trt_cache}, first run {self.first_call_s:.2f} s)"
 
 
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"

@@ -26,19 +26,20 @@ from ..devices import resolve_device
 from ..geometry import padded_size
 from ..normalization import normalization_coefficients
 from . import postprocess
-from .backends import BACKENDS, OnnxRuntimeBackend, cpu_channel_block, onnx_cuda_usable, onnx_providers
+from .backends import OnnxRuntimeBackend, cpu_channel_block, onnx_cuda_usable, onnx_providers
+from .params import require
 from .requests import Request
+from .rules import output_shape, published_mask
 
 log = logging.getLogger("narrow_seg_ros.inference")
 
 ENCODINGS = ("rgb8", "bgr8")
-RESIZE_MODES = ("stretch", "keep_aspect")
 
 
 @dataclass
 class Segmentation:
-    mask: np.ndarray  # uint8 (H, W) class ids
-    confidence: np.ndarray | None = None  # uint8 (H, W), max softmax × 255
+    mask: np.ndarray  # uint8 (H, W) class ids, or group ids; rules.UNLABELED where no class is given
+    confidence: np.ndarray | None = None  # uint8 (H, W), max softmax × 255 (or the margin), where asked for
     color: np.ndarray | None = None  # uint8 (H, W, 3) rgb8 palette colors
     overlay: np.ndarray | None = None  # uint8 (H, W, 3) rgb8 image blended with the colors
     # pre_ms, net_ms (the whole batch's), post_ms, total_ms, batch (frames in the network call)
@@ -66,8 +67,7 @@ class Segmenter:
         resize_mode: str = "stretch",
         input_multiple: int | None = None,
     ):
-        if resize_mode not in RESIZE_MODES:
-            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+        require("resize_mode", resize_mode)
         h, w = (int(v) for v in input_size)
         if h <= 0 or w <= 0:
             raise ValueError(f"input size {h}x{w} must be positive")
@@ -106,8 +106,9 @@ class Segmenter:
         An ``.onnx`` runs on onnxruntime without importing torch; a ``.pt`` needs torch (the torch
         backend, or the engine's cached ONNX export of it)."""
         path = Path(path)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not path.is_file():  # before anything that needs torch: a typo is not a missing torch
+            raise ValueError(f"weights file not found: {path}")
+        require("backend", backend)
         if path.suffix == ".onnx":
             return cls.from_onnx(path, backend, device, fp16, input_size, resize_mode, threads, warmup, provider)
         from ..weights import load_weights
@@ -255,7 +256,8 @@ class Segmenter:
         return mask, conf
 
     def segment(self, image: np.ndarray, encoding: str = "rgb8", output_size=None, **options) -> Segmentation:
-        """Segment one frame; ``options`` as :class:`Request`'s."""
+        """Segment one frame; ``options`` as :class:`Request`'s (``rules.OutputRules.options()``
+        gives those of a configuration)."""
         return self.segment_batch([Request(image, encoding, output_size, **options)])[0]
 
     def segment_batch(self, requests: list[Request]) -> list[Segmentation]:
@@ -294,15 +296,19 @@ class Segmenter:
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
     def _finish(self, request: Request, logits, box: _Letterbox | None) -> Segmentation:
-        """One frame's logits → its mask and the outputs it asked for."""
-        out_size = tuple(request.output_size or request.image.shape[:2])
-        mask, conf = self.postprocess(logits, out_size, box, request.confidence, request.confidence_rule)
-        result = Segmentation(mask=mask, confidence=conf)
+        """One frame's logits → its mask under the request's rules and the outputs it asked for.
+        Color and overlay show the classes, before threshold and groups."""
+        out_size = output_shape(request.output_size, request.image.shape, self.input_size)
+        threshold = request.confidence_threshold
+        require("confidence_threshold", threshold)
+        scored = request.confidence or threshold > 0
+        classes, conf = self.postprocess(logits, out_size, box, scored, request.confidence_rule)
+        result = Segmentation(mask=classes, confidence=conf if request.confidence else None)
         if request.color or request.overlay:
-            result.color = postprocess.colorize(mask, self.palette)
+            result.color = postprocess.colorize(classes, self.palette)
+        result.mask = published_mask(classes, conf, threshold, request.groups)
         if request.overlay:
-            if not 0.0 <= request.overlay_alpha <= 1.0:
-                raise ValueError(f"overlay_alpha must be in [0, 1], got {request.overlay_alpha}")
+            require("overlay_alpha", request.overlay_alpha)
             image = request.image
             rgb = image if request.encoding == "rgb8" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             if rgb.shape[:2] != out_size:

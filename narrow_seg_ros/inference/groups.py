@@ -5,8 +5,8 @@ obstacle, Autoware's classes), from a YAML file::
       - {name: drivable, classes: [Road, Pavement]}
       - {name: obstacle, classes: [Car, Pedestrian, Bicyclist, Pole, Fence], color: [220, 20, 60]}
 
-Group ids follow the file's order; a class in no group becomes 255 (unlabeled). Class names match
-the weights' case-insensitively; an unknown or repeated class is an error.
+Group ids follow the file's order; a class in no group becomes unlabeled (``rules.UNLABELED``).
+Class names match the weights' case-insensitively; an unknown or repeated class is an error.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-UNLABELED = 255
+from .rules import UNLABELED
 
 
 @dataclass(frozen=True)
 class LabelGroups:
     names: list[str]
     palette: np.ndarray  # (groups, 3) uint8 RGB
-    lookup: np.ndarray  # (256,) uint8: class id → group id, 255 elsewhere
+    lookup: np.ndarray  # (256,) uint8: class id → group id, UNLABELED elsewhere
 
     def apply(self, mask: np.ndarray) -> np.ndarray:
         """A class-id mask → a group-id mask (same shape, uint8)."""

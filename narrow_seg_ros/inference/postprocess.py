@@ -46,6 +46,7 @@ import numpy as np
 from ..geometry import bilinear_taps
 from ..palette import colorize
 from .boundary_kernel import fill_boundary_cells
+from .params import CONFIDENCE_RULES
 
 __all__ = [
     "colorize",
@@ -273,9 +274,6 @@ def _cell_candidates(corners: np.ndarray, leaders: np.ndarray, tol: float) -> np
 # ---------------------------------------------------------------------------------------------
 # confidence, colors
 # ---------------------------------------------------------------------------------------------
-
-
-CONFIDENCE_RULES = ("max", "margin")
 
 
 def logits_to_confidence(logits, out_size, align_corners: bool, grid_stride: int = 16, rule: str = "max") -> np.ndarray:

@@ -1,1 +1,1 @@
-"""ROS 2 glue for narrow_seg_ros: message conversion and (later) the segmentation node."""
+"""ROS 2 adapters over the engine: seg_node, image_player, message conversion, camera_info scaling."""

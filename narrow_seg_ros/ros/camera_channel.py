@@ -7,15 +7,19 @@ each camera's outputs published exactly as the single-camera node publishes its 
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 
+from ..inference.params import TRANSPORTS
 from .camera_info import scale_camera_info
 from .image_conversion import (
     ImageConversionError,
@@ -31,7 +35,11 @@ except ImportError:
     LabelInfo = VisionClass = None
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*")
-TRANSPORTS = ("raw", "compressed")
+# the topic beside ``image`` per transport: image_transport's names (``video`` is the
+# foxglove_compressed_video_transport plugin's ``foxglove``, foxglove_msgs/CompressedVideo)
+TOPICS = {"raw": "image", "compressed": "image/compressed", "video": "image/foxglove"}
+# packets a camera's decoder may fall behind (1 s at 30 Hz) before it skips to the next keyframe
+VIDEO_BACKLOG = 30
 LATCHED = QoSProfile(
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
@@ -40,24 +48,65 @@ LATCHED = QoSProfile(
 )
 
 
-def parse_cameras(value, compressed_default: bool) -> list[tuple[str, bool]]:
-    """The ``cameras`` parameter → [(name, compressed)]; [] for the single-camera node.
+def transport_of(value) -> str:
+    """A transport name from a name or ``use_compressed``'s bool."""
+    if isinstance(value, bool):
+        return "compressed" if value else "raw"
+    return value
 
-    A list of names or one comma-separated string; ``name:compressed`` or ``name:raw`` picks that
-    camera's transport, otherwise ``use_compressed`` does. ValueError names the bad entry."""
+
+def default_transport(params: dict) -> str:
+    """The transport of cameras that name none: ``transport`` where the node has that parameter and
+    it is set, else ``use_compressed``'s."""
+    transport = params.get("transport") or ""
+    return transport if transport else transport_of(bool(params.get("use_compressed", False)))
+
+
+def video_support_problem() -> str | None:
+    """Why this machine cannot take a ``video`` camera (foxglove_msgs or PyAV missing), else None."""
+    missing = []
+    try:
+        from foxglove_msgs.msg import CompressedVideo  # noqa: F401
+    except ImportError:
+        missing.append("foxglove_msgs")
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        missing.append("PyAV (pip: av)")
+    if missing:
+        return (f"the video transport (foxglove_msgs/msg/CompressedVideo, H.264/H.265) needs {' and '.join(missing)}, "
+                "not installed here (ROS: apt install ros-$ROS_DISTRO-foxglove-msgs)")  # fmt: skip
+    return None
+
+
+def parse_cameras(value, compressed_default) -> list[tuple[str, str]]:
+    """The ``cameras`` parameter → [(name, transport)]; [] for the single-camera node.
+
+    A list of names or one comma-separated string; ``name:compressed``, ``name:raw`` or
+    ``name:video`` picks that camera's transport, otherwise ``compressed_default`` does (a transport
+    name, or ``use_compressed``'s bool). ValueError names the bad entry, and says when a video
+    camera cannot be served here."""
     entries = [e.strip() for e in value.split(",")] if isinstance(value, str) else [str(e).strip() for e in value]
     entries = [e for e in entries if e]
+    default = transport_of(compressed_default)
+    if default not in TRANSPORTS:
+        raise ValueError(f"transport={default!r} is not one of {', '.join(TRANSPORTS)}")
     cameras = []
     for entry in entries:
         name, _, transport = entry.partition(":")
         if not _NAME.fullmatch(name):
             raise ValueError(f"cameras: {name!r} is not a topic namespace (letters, digits, _ and /)")
         if transport and transport not in TRANSPORTS:
-            raise ValueError(f"cameras: {entry!r}: the transport after ':' must be raw or compressed")
-        cameras.append((name, transport == "compressed" if transport else compressed_default))
+            raise ValueError(
+                f"cameras: {entry!r}: the transport after ':' must be raw or compressed (images) or video (H.264/H.265)"
+            )
+        cameras.append((name, transport or default))
     names = [n for n, _ in cameras]
     if len(set(names)) != len(names):
         raise ValueError(f"cameras: a camera is named twice in {', '.join(names)}")
+    videos = [n for n, t in cameras if t == "video"] or ([] if cameras or default != "video" else ["the camera"])
+    if videos and (problem := video_support_problem()):
+        raise ValueError(f"{', '.join(videos)}: {problem}")
     return cameras
 
 
@@ -81,8 +130,10 @@ class RateMeter:
 class CameraChannel:
     """Topics, the newest unprocessed frame and the health counters of one camera."""
 
-    def __init__(self, node, name: str, compressed: bool, image_qos: QoSProfile):
+    def __init__(self, node, name: str, compressed, image_qos: QoSProfile):
+        """``compressed``: the transport (raw, compressed, video), or use_compressed's bool."""
         self.node, self.name, self.image_qos = node, name, image_qos
+        self.transport = transport_of(compressed)
         inputs, outputs = (f"{name}/", f"~/{name}/") if name else ("", "~/")
         self.pub_mask = node.create_publisher(Image, outputs + "mask", 1)
         self.pub_mask_png = node.create_publisher(CompressedImage, outputs + "mask/compressed", 1)
@@ -94,16 +145,23 @@ class CameraChannel:
         self.pub_label_info = None
         if LabelInfo is not None:
             self.pub_label_info = node.create_publisher(LabelInfo, outputs + "label_info", LATCHED)
-        self.image_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
-        self.image_topic = node.resolve_topic_name(inputs + topic)
+        self.image_type = {"raw": Image, "compressed": CompressedImage}.get(self.transport)
+        if self.transport == "video":
+            from foxglove_msgs.msg import CompressedVideo  # parse_cameras checked it is there
+
+            self.image_type = CompressedVideo
+        self.image_topic = node.resolve_topic_name(inputs + TOPICS[self.transport])
         # image_transport's convention: camera_info beside the (resolved, remapped) image topic
-        base = self.image_topic.removesuffix("/compressed")
+        base = self.image_topic.removesuffix("/compressed").removesuffix("/foxglove")
         self.info_topic = f"{base.rsplit('/', 1)[0]}/camera_info"
         self.reference_topic = node.resolve_topic_name(inputs + "reference/camera_info")
         self.sub = self.sub_info = None
         self.camera_info = self.reference_info = self.last_header = None
         self.pending = None  # (message, monotonic receive time); guarded by the node's lock
         self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0}
+        self.video = None  # the VideoStream of a video camera, while subscribed
+        if self.transport == "video":
+            self.stats.update({"video_skipped": 0, "video_lost": 0, "decode_ms": 0.0})
         self.reset_window()
 
     # ------------------------------------------------------------------ subscriptions
@@ -120,6 +178,10 @@ class CameraChannel:
         wanted = self.listened()
         if wanted and self.sub is None:
             node, qos, on_raw = self.node, self.image_qos, lambda m: on_image(self, m)
+            if self.transport == "video":  # every packet goes to the camera's decoder thread
+                self.close()  # a decoder left from before a lifecycle stop
+                self.video = VideoStream(self, on_raw)
+                on_raw = self.video.put
             # serialized: only the frame the worker takes is deserialised, not the ones the newest
             # frame replaces (at 4 cameras x 10 Hz x 6 MB that work held the interpreter lock)
             self.sub = node.create_subscription(self.image_type, self.image_topic, on_raw, qos, raw=True)
@@ -128,7 +190,14 @@ class CameraChannel:
             self.node.destroy_subscription(self.sub)
             self.node.destroy_subscription(self.sub_info)
             self.sub = self.sub_info = None
+            self.close()
             self.reset_window()
+
+    def close(self) -> None:
+        """Stops the video decoder thread, if any."""
+        if self.video is not None:
+            self.video.stop()
+            self.video = None
 
     def subscribe_reference(self, qos) -> None:
         self.node.create_subscription(CameraInfo, self.reference_topic, self._on_reference_info, qos)
@@ -210,16 +279,118 @@ class CameraChannel:
         }
 
 
+@dataclass
+class VideoFrame:
+    """A frame a camera's video decoder made, standing for an image message in the node's
+    newest-frame slot: the header is the CompressedVideo's timestamp and frame_id; the pixels stay
+    in FFmpeg's frame until the worker takes it (only the newest is converted to RGB)."""
+
+    header: Header
+    frame: object  # av.VideoFrame
+
+
+@dataclass
+class VideoFailure:
+    """A packet the decoder refused, standing in the slot so that the node counts it as invalid."""
+
+    error: str
+
+
+class VideoStream:
+    """One video camera's decoder thread: the subscription callback only queues the serialized
+    packet, so one camera's decoding never holds up another's callbacks; every packet is decoded,
+    in order, and each decoded frame is handed to the node (which keeps only the newest). A decoder
+    falling ``VIDEO_BACKLOG`` packets behind drops them and restarts at the next keyframe."""
+
+    def __init__(self, camera: CameraChannel, deliver):
+        from ..video import VideoDecoder
+
+        self.camera, self.deliver = camera, deliver
+        max_pixels = int(getattr(camera.node, "params", {}).get("max_image_pixels", 0) or 0)
+        logger, prefix = camera.node.get_logger(), f"{camera.name}: " if camera.name else ""
+        self.decoder = VideoDecoder(max_pixels, log=lambda text: logger.info(f"{prefix}{camera.image_topic}: {text}"))
+        self.queue: queue.Queue = queue.Queue(maxsize=VIDEO_BACKLOG)
+        self.decode_ms = deque(maxlen=100)
+        self.running = True
+        self.thread = threading.Thread(target=self._run, name=f"video_{camera.name or 'camera'}", daemon=True)
+        self.thread.start()
+
+    def put(self, data: bytes) -> None:
+        if not self.running:
+            return
+        try:
+            self.queue.put_nowait(data)
+        except queue.Full:  # the decoder cannot keep up: its backlog is dropped, it resumes at a keyframe
+            dropped = 0
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                dropped += item[1] if isinstance(item, tuple) else 1
+            self.queue.put_nowait(("behind", dropped))
+            self.queue.put_nowait(data)
+
+    def stop(self) -> None:
+        """Ends the thread: packets still queued are dropped, a frame being decoded is not delivered."""
+        self.running = False
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from ..video import VideoError
+
+        while (data := self.queue.get()) is not None and self.running:
+            if isinstance(data, tuple):  # the callback dropped the backlog: resume at a keyframe
+                self.decoder.skipped += data[1]
+                self.decoder.lose(f"decoder {VIDEO_BACKLOG} packets behind, {data[1]} dropped")
+                continue
+            start = time.perf_counter()
+            try:
+                msg = deserialize_message(data, self.camera.image_type)
+                frames = self.decoder.decode(msg.data, msg.format)
+            except VideoError as exc:
+                self.deliver(VideoFailure(str(exc)))
+                continue
+            except Exception as exc:  # bad CDR
+                self.deliver(VideoFailure(f"cannot read a CompressedVideo message: {type(exc).__name__}: {exc}"))
+                continue
+            finally:
+                self._count(start)
+            for frame in frames if self.running else ():
+                self.deliver(VideoFrame(Header(stamp=msg.timestamp, frame_id=msg.frame_id), frame))
+
+    def _count(self, start: float) -> None:
+        self.decode_ms.append((time.perf_counter() - start) * 1e3)
+        stats = self.camera.stats
+        stats["video_skipped"], stats["video_lost"] = self.decoder.skipped, self.decoder.lost
+        stats["decode_ms"] = round(sum(self.decode_ms) / len(self.decode_ms), 2)
+
+
 def decode(msg, max_pixels: int):
-    """(rgb or bgr uint8 image, encoding) of an Image or CompressedImage message; a frame over
-    ``max_pixels`` is refused before anything is decoded or allocated."""
+    """(rgb or bgr uint8 image, encoding) of an Image or CompressedImage message, or of a decoded
+    video frame; a frame over ``max_pixels`` is refused before anything is decoded or allocated."""
+    if isinstance(msg, VideoFrame):
+        from ..video import to_rgb
+
+        return to_rgb(msg.frame), "rgb8"
     if isinstance(msg, CompressedImage):
         return compressed_to_rgb(msg, max_pixels=max_pixels)
     return image_to_rgb(msg, max_pixels=max_pixels)
 
 
-def deserialize(camera: CameraChannel, data: bytes):
-    """The camera's image message from its serialized form; ImageConversionError if it is not one."""
+def deserialize(camera: CameraChannel, data):
+    """The camera's image message from its serialized form (a video camera's slot holds decoded
+    frames already); ImageConversionError if it is not one."""
+    if isinstance(data, VideoFrame):
+        return data
+    if isinstance(data, VideoFailure):
+        raise ImageConversionError(data.error)
     try:
         return deserialize_message(data, camera.image_type)
     except Exception as exc:  # rclpy raises a bare RuntimeError/TypeError for bad CDR

@@ -4,13 +4,16 @@ Used by ``demo:=true`` (the shipped synthetic street sequence) and by users with
 
 A folder or video: publishes ``image`` (sensor_msgs/Image, bgr8 or rgb8) and, with
 ``publish_compressed``, ``image/compressed`` (jpeg), stamped with the current time and
-``frame_id``, at ``rate`` Hz.
+``frame_id``, at ``rate`` Hz. With ``transport`` ``video`` it encodes them as H.264 (or H.265:
+``video_format``) instead and publishes ``image/foxglove`` (foxglove_msgs/CompressedVideo, one
+access unit per message, a keyframe every ``gop`` frames), as a car's video camera would.
 
 A rosbag2 recording (sqlite3 or MCAP): publishes each of its Image and CompressedImage topics (or
 ``topics``) under its recorded name (remap it as any topic: ``-r /cam_front/image_raw:=image``),
 the recorded messages unchanged, as ``ros2 bag play`` does: same header, stamps of the drive
 (``restamp`` sets header.stamp to the current time instead); at the recorded spacing, or one
-message every 1/``rate`` s with ``recorded_timing`` false.
+message every 1/``rate`` s with ``recorded_timing`` false. CompressedVideo topics are played
+too (``restamp`` sets their ``timestamp``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
-from ..data.bags import BAG_SUFFIXES, COMPRESSED, IMAGE, BagError, Playback, find_bag
+from ..data.bags import BAG_SUFFIXES, COMPRESSED, IMAGE, VIDEO, BagError, CameraPlayback, find_bag
 from ..data.frames import FrameSource
 from .image_conversion import numpy_to_compressed, numpy_to_image
 from .runtime import run_node
@@ -43,6 +46,9 @@ PARAMETERS = {
     "frame_id": ("camera", "header.frame_id", {}),
     "encoding": ("bgr8", "bgr8 or rgb8", {}),
     "publish_compressed": (False, "also publish image/compressed (jpeg)", {}),
+    "transport": ("raw", "raw: image (and image/compressed); video: image/foxglove, H.264/H.265 CompressedVideo", {}),
+    "video_format": ("h264", "transport video: h264 or h265", {}),
+    "gop": (10, "transport video: a keyframe every N frames", {}),
     "reliable": (False, "reliable instead of best effort", {}),
     "max_frames": (0, "stop after N frames; 0 = never", {}),
     "wait_for_subscribers": (
@@ -68,6 +74,12 @@ class ImagePlayer(Node):
         p = {n: self.get_parameter(n).value for n in PARAMETERS}
         if p["encoding"] not in ("bgr8", "rgb8"):
             raise ValueError(f"parameter encoding={p['encoding']!r} is not bgr8 or rgb8")
+        if p["transport"] not in ("raw", "video"):
+            raise ValueError(f"parameter transport={p['transport']!r} is not raw or video")
+        if p["video_format"] not in ("h264", "h265"):
+            raise ValueError(f"parameter video_format={p['video_format']!r} is not h264 or h265")
+        if p["gop"] < 1:
+            raise ValueError(f"parameter gop={p['gop']} is not a positive number of frames")
         if p["wait_for_subscribers"] < 0:
             raise ValueError(f"parameter wait_for_subscribers={p['wait_for_subscribers']} is negative")
         source = p["source"] or str(default_demo_source())
@@ -82,12 +94,19 @@ class ImagePlayer(Node):
             self._start_recording(source, qos)
             return
         self.frames = FrameSource(source, p["loop"])
-        self.pub = self.create_publisher(Image, "image", qos)
-        self.pub_compressed = (
-            self.create_publisher(CompressedImage, "image/compressed", qos) if p["publish_compressed"] else None
-        )
+        self.encoder = None  # transport video: made at the first frame, which gives the size
+        if p["transport"] == "video":
+            self.video_type = _video_type()
+            self.pub, self.pub_compressed = self.create_publisher(self.video_type, "image/foxglove", qos), None
+            what = f"{p['video_format']} (a keyframe every {p['gop']} frames)"
+        else:
+            self.pub = self.create_publisher(Image, "image", qos)
+            self.pub_compressed = (
+                self.create_publisher(CompressedImage, "image/compressed", qos) if p["publish_compressed"] else None
+            )
+            what = p["encoding"]
         self.timer = self.create_timer(1.0 / p["rate"], self._tick)
-        self.get_logger().info(f"playing {source} at {p['rate']} Hz as {p['encoding']} on {self.pub.topic_name}")
+        self.get_logger().info(f"playing {source} at {p['rate']} Hz as {what} on {self.pub.topic_name}")
 
     def _tick(self) -> None:
         # Discovery can take seconds on a loaded host: frames published before the subscriber
@@ -105,6 +124,9 @@ class ImagePlayer(Node):
             self.get_logger().info(f"done after {self.published} frames")
             self.timer.cancel()
             raise SystemExit(0)
+        if self.params["transport"] == "video":
+            self._publish_video(frame)
+            return
         if self.params["encoding"] == "rgb8":
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         msg = numpy_to_image(frame, self.params["encoding"])
@@ -116,16 +138,34 @@ class ImagePlayer(Node):
             self.pub_compressed.publish(numpy_to_compressed(bgr, "bgr8", "jpeg", header=msg.header))
         self.published += 1
 
+    def _publish_video(self, bgr) -> None:
+        """One frame as one H.264/H.265 access unit (an even size: a 4:2:0 stream needs one)."""
+        from ..video import VideoEncoder
+
+        h, w = bgr.shape[:2]
+        bgr = bgr[: h - h % 2, : w - w % 2]
+        if self.encoder is None:
+            p = self.params
+            self.encoder = VideoEncoder(bgr.shape[1], bgr.shape[0], p["video_format"], p["rate"], p["gop"], "bgr8")
+        for data, _ in self.encoder.encode(bgr):
+            msg = self.video_type(frame_id=self.params["frame_id"], format=self.params["video_format"])
+            msg.timestamp = self.get_clock().now().to_msg()
+            msg.data = data
+            self.pub.publish(msg)
+        self.published += 1
+
     # ----------------------------------------------------------------------------------------------
     # Recordings
 
     def _start_recording(self, source: str, qos: QoSProfile) -> None:
         topics = [t.strip() for t in self.params["topics"].split(",") if t.strip()]
         try:
-            self.recording = Playback(source, topics, self.params["loop"])
+            self.recording = CameraPlayback(source, topics, self.params["loop"])
         except BagError as exc:  # run_node reports a ValueError as bad configuration
             raise ValueError(f"parameter source={source!r}: {exc}") from exc
         kinds = {IMAGE: Image, COMPRESSED: CompressedImage}
+        if VIDEO in self.recording.types.values():
+            kinds[VIDEO] = _video_type()
         self.pubs = {t: (self.create_publisher(kinds[m], t, qos), kinds[m]) for t, m in self.recording.types.items()}
         self._next = None  # the message read but not yet due
         self._lap_start = None  # (monotonic ns, log time ns) of the lap's first message
@@ -177,7 +217,8 @@ class ImagePlayer(Node):
         pub, kind = self.pubs[topic]
         if self.params["restamp"]:
             msg = deserialize_message(raw, kind)
-            msg.header.stamp = self.get_clock().now().to_msg()
+            stamped = msg if hasattr(msg, "timestamp") else msg.header  # CompressedVideo has no header
+            setattr(stamped, "timestamp" if stamped is msg else "stamp", self.get_clock().now().to_msg())
             pub.publish(msg)
         else:  # the recorded bytes as they are, as ros2 bag play publishes them
             pub.publish(raw)
@@ -187,6 +228,18 @@ class ImagePlayer(Node):
         if getattr(self, "recording", None) is not None:
             self.recording.close()
         return super().destroy_node()
+
+
+def _video_type():
+    """foxglove_msgs' CompressedVideo, or ValueError (bad configuration: exit 2) naming what is missing."""
+    from .camera_channel import video_support_problem
+
+    problem = video_support_problem()
+    if problem:
+        raise ValueError(problem)
+    from foxglove_msgs.msg import CompressedVideo
+
+    return CompressedVideo
 
 
 def default_demo_source() -> Path:

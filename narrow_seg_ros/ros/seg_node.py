@@ -15,10 +15,15 @@ camera's, scaled to the masks), every output with the input header unchanged and
 ``output_size`` chooses; and the latched ``~/label_info`` (vision_msgs/LabelInfo, where
 vision_msgs is installed) and ``~/label_info_json``. Outputs nobody subscribes to are not
 computed. Health goes to ``/diagnostics`` and to a periodic one-line log.
+
+The parameters (``inference/params.py``) and the rules that shape the mask from them
+(``inference/rules.py``: output size, confidence threshold, label groups) are the engine's, read the
+same way by ``narrow-seg infer --params-file``: a recording processed offline gets these masks.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import threading
@@ -31,120 +36,13 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-from ..devices import DEVICE_NAMES, is_device_name
+from ..inference import params as config
+from ..inference.params import PARAMETERS, Param
 from ..inference.requests import Request
-from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
-from .camera_channel import CameraChannel, LabelInfo, decode, deserialize, parse_cameras
-from .camera_info import parse_output_size
-from .image_conversion import MAX_PIXELS, ImageConversionError
+from ..inference.rules import UNLABELED
+from .camera_channel import CameraChannel, LabelInfo, decode, default_transport, deserialize, parse_cameras
+from .image_conversion import ImageConversionError
 from .runtime import run_node
-
-# name: (default, description, read_only, extra descriptor fields)
-PARAMETERS = {
-    "weights": ("", "weights file (.pt) or exported .onnx; empty = the shipped weights of `model`", True, {}),
-    "model": (DEFAULT_MODEL, f"shipped model used when `weights` is empty: {', '.join(SHIPPED_MODELS)}", True, {}),
-    "backend": ("auto", "auto, torch or onnxruntime", True, {}),
-    "device": ("auto", "auto, cpu, cuda, cuda:N", True, {}),
-    "provider": (
-        "auto",
-        "onnxruntime provider: auto (TensorRT, then CUDA, on a CUDA device), tensorrt, cuda or cpu",
-        True,
-        {},
-    ),
-    "fp16": (False, "half precision on CUDA", True, {}),
-    "input_width": (
-        0,
-        "network input width; 0 = the weights' training size",
-        True,
-        {"integer_range": [IntegerRange(from_value=0, to_value=8192, step=0)]},
-    ),
-    "input_height": (
-        0,
-        "network input height; 0 = the weights' training size",
-        True,
-        {"integer_range": [IntegerRange(from_value=0, to_value=8192, step=0)]},
-    ),
-    "resize_mode": ("stretch", "stretch or keep_aspect (padding, undone exactly on output)", True, {}),
-    "threads": (
-        0,
-        "CPU threads for the backend; 0 = library default",
-        True,
-        {"integer_range": [IntegerRange(from_value=0, to_value=256, step=0)]},
-    ),
-    "cameras": (
-        "",
-        "several cameras in one node, one model: names (a list, or comma-separated), each subscribing "
-        "<name>/image and publishing ~/<name>/mask etc.; name:compressed or name:raw sets its transport; "
-        "empty = one camera on image",
-        True,
-        {"dynamic_typing": True},
-    ),
-    "use_compressed": (False, "subscribe image/compressed (jpeg/png) instead of image", True, {}),
-    "max_image_pixels": (
-        MAX_PIXELS,
-        "input frames (raw, or as a compressed image's header declares) larger than this many pixels are "
-        "refused before they are decoded or allocated",
-        True,
-        {"integer_range": [IntegerRange(from_value=1, to_value=2**31 - 1, step=0)]},
-    ),
-    "qos_reliability": ("best_effort", "subscription reliability: best_effort or reliable", True, {}),
-    "qos_depth": (
-        5,
-        "subscription queue depth",
-        True,
-        {"integer_range": [IntegerRange(from_value=1, to_value=1000, step=0)]},
-    ),
-    "output_size": (
-        "camera",
-        "size of every output: camera (the image's), network (its input size), reference (the size "
-        "on reference/camera_info, e.g. a depth camera's) or WxH",
-        True,
-        {},
-    ),
-    "confidence_rule": ("max", "~/confidence: max (max softmax probability) or margin (top-1 - top-2)", True, {}),
-    "confidence_threshold": (
-        0.0,
-        "pixels whose confidence is below this become 255 (unlabeled) in ~/mask; 0 = off (LabelInfo's threshold)",
-        True,
-        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)]},
-    ),
-    "label_groups": ("", "YAML file grouping the model's classes; ~/mask and ~/label_info then carry groups", True, {}),
-    "label_info_period": (
-        1.0,
-        "seconds between re-sent ~/label_info messages (stamped with the latest frame); 0 = once",
-        True,
-        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=3600.0, step=0.0)]},
-    ),
-    "publish_color": (True, "compute and publish ~/color_mask", False, {}),
-    "publish_overlay": (True, "compute and publish ~/overlay", False, {}),
-    "publish_confidence": (False, "compute and publish ~/confidence", False, {}),
-    "overlay_alpha": (
-        0.5,
-        "weight of the color mask in ~/overlay",
-        False,
-        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)]},
-    ),
-    "diagnostics_period": (
-        1.0,
-        "seconds between /diagnostics messages",
-        True,
-        {"floating_point_range": [FloatingPointRange(from_value=0.1, to_value=60.0, step=0.0)]},
-    ),
-    "log_period": (
-        10.0,
-        "seconds between one-line status logs; 0 = never",
-        True,
-        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=3600.0, step=0.0)]},
-    ),
-}
-CHOICES = {
-    "backend": ("auto", "torch", "onnxruntime"),
-    "provider": ("auto", "tensorrt", "cuda", "cpu"),
-    "resize_mode": ("stretch", "keep_aspect"),
-    "qos_reliability": ("best_effort", "reliable"),
-    "model": tuple(SHIPPED_MODELS),
-    "confidence_rule": ("max", "margin"),
-}
 
 
 class ConfigurationError(ValueError):
@@ -154,17 +52,36 @@ class ConfigurationError(ValueError):
 class SegNode(Node):
     def __init__(self, segmenter_factory=None, **kwargs):
         super().__init__("seg_node", **kwargs)
-        for name, (default, description, read_only, extra) in PARAMETERS.items():
-            self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, read_only=read_only, **extra)
-            )
-        self.params = {name: self.get_parameter(name).value for name in PARAMETERS}
-        self._validate(self.params)
-        self.output_size = parse_output_size(self.params["output_size"])
-        self.segmenter = (segmenter_factory or build_segmenter)(self.params)
-        self.groups = build_groups(self.params, self.segmenter)
+        self._declare_parameters()
+        self._load(segmenter_factory)
+        self._open()
+        self._start()
+
+    # -------------------------------------------------------------------- lifecycle steps
+    # The plain node runs them all in its constructor; the managed node (managed.py) runs them
+    # one per lifecycle transition: configure = _load + _open, activate = _start,
+    # deactivate = _stop, cleanup = _close + _unload.
+    def _declare_parameters(self) -> None:
+        self.params: dict = {}
+        self._active_entities: list = []
+        self._configured_entities: tuple = ((), ())
+        self._worker = None
+        for name, param in PARAMETERS.items():
+            self.declare_parameter(name, param.default, descriptor(param))
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+    def _load(self, segmenter_factory=None) -> None:
+        """Parameters read and checked, the model loaded; ConfigurationError says what is wrong."""
+        params = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self._validate(params)
+        self.params = params
+        self.segmenter = (segmenter_factory or build_segmenter)(self.params)
+        self.rules = build_rules(self.params, self.segmenter)
+
+    def _open(self) -> None:
+        """The cameras' output publishers (and output_size=reference's camera_info subscriptions),
+        /diagnostics: the node's topics exist, nothing is published yet."""
+        publishers, subscriptions = set(self.publishers), set(self.subscriptions)
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.params["qos_depth"],
@@ -173,16 +90,26 @@ class SegNode(Node):
             else ReliabilityPolicy.BEST_EFFORT,
             durability=qos_profile_sensor_data.durability,
         )
-        named = parse_cameras(self.params["cameras"], self.params["use_compressed"])
-        self.cameras = [CameraChannel(self, n, c, qos) for n, c in named or [("", self.params["use_compressed"])]]
-        labels = label_info_json(self.segmenter, self.groups)
-        for camera in self.cameras:
-            camera.publish_labels(self._label_names(), float(self.params["confidence_threshold"]), labels)
-            if self.output_size == "reference":
+        named = parse_cameras(self.params["cameras"], default_transport(self.params))
+        self.cameras = [CameraChannel(self, n, t, qos) for n, t in named or [("", default_transport(self.params))]]
+        if self.rules.output_size == "reference":
+            for camera in self.cameras:
                 camera.subscribe_reference(qos)
+        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._configured_entities = (
+            [p for p in self.publishers if p not in publishers],
+            [s for s in self.subscriptions if s not in subscriptions],
+        )
+
+    def _start(self) -> None:
+        """Label info out; the timers (among them the one that subscribes a camera while an output
+        has a subscriber) and the inference worker running."""
+        timers = set(self.timers)
+        labels = label_info_json(self.segmenter, self.rules)
+        for camera in self.cameras:
+            camera.publish_labels(self._label_names(), self.rules.confidence_threshold, labels)
         if LabelInfo is not None and self.params["label_info_period"] > 0:
             self.create_timer(self.params["label_info_period"], self._publish_label_info)
-        self.pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(0.25, self._update_subscriptions)
 
         # the cameras' newest-frame slots, shared with the worker
@@ -194,7 +121,47 @@ class SegNode(Node):
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
         if self.params["log_period"] > 0:
             self.create_timer(self.params["log_period"], self._log_status)
+        self._active_entities = [t for t in self.timers if t not in timers]
         self._log_ready()
+
+    def _stop(self) -> None:
+        """The reverse of _start: no timer, no worker, no camera subscription; frames waiting are
+        dropped. Nothing is computed or published until the next _start."""
+        for timer in self._active_entities:
+            self.destroy_timer(timer)
+        self._active_entities = []
+        self._stop_worker()
+        for camera in self.cameras:
+            if camera.sub is not None:
+                self.destroy_subscription(camera.sub)
+                self.destroy_subscription(camera.sub_info)
+                camera.sub = camera.sub_info = None
+            camera.close()  # a video camera's decoder thread
+            camera.pending = None
+            camera.reset_window()
+
+    def _close(self) -> None:
+        """The reverse of _open: the node's topics gone."""
+        publishers, subscriptions = self._configured_entities
+        for publisher in publishers:
+            self.destroy_publisher(publisher)
+        for subscription in subscriptions:
+            self.destroy_subscription(subscription)
+        self._configured_entities = ((), ())
+        self.cameras = []
+
+    def _unload(self) -> None:
+        """The reverse of _load: the engine (and the memory its model holds) released."""
+        self.segmenter = self.rules = None
+        gc.collect()
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = getattr(self, "_worker", None), None  # absent when construction failed part-way
+        if worker is not None:
+            with self._lock:
+                self._running = False
+                self._lock.notify_all()
+            worker.join(timeout=5)
 
     def _log_ready(self) -> None:
         label_topics = "~/label_info (vision_msgs/LabelInfo) and " if LabelInfo is not None else ""
@@ -208,28 +175,21 @@ class SegNode(Node):
 
     # -------------------------------------------------------------------- parameters
     def _validate(self, p: dict) -> None:
-        for name, choices in CHOICES.items():
-            if p[name] not in choices:
-                raise ConfigurationError(f"parameter {name}={p[name]!r} is not one of {', '.join(choices)}")
-        if (p["input_width"] == 0) != (p["input_height"] == 0):
-            raise ConfigurationError("set both input_width and input_height, or neither")
-        device = p["device"]
-        if not is_device_name(device):
-            raise ConfigurationError(f"parameter device={device!r}: use {DEVICE_NAMES}")
-        if p["fp16"] and device == "cpu":
-            raise ConfigurationError("parameter fp16=true needs a CUDA device, but device=cpu")
-        if not isinstance(p["cameras"], (str, list, tuple)):
-            raise ConfigurationError(f"parameter cameras={p['cameras']!r}: give a list of names or one string")
         try:
-            parse_output_size(p["output_size"])
-            parse_cameras(p["cameras"], p["use_compressed"])
+            config.check(p)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        try:
+            parse_cameras(p["cameras"], default_transport(p))
         except ValueError as exc:
             raise ConfigurationError(f"parameter {exc}") from exc
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         for param in params:
-            if param.name == "overlay_alpha" and not 0.0 <= param.value <= 1.0:
-                return SetParametersResult(successful=False, reason="overlay_alpha must be within [0, 1]")
+            spec = PARAMETERS.get(param.name)
+            problem = spec.problem(param.name, param.value) if spec else None
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
         for param in params:
             if param.name in self.params:
                 self.params[param.name] = param.value
@@ -241,11 +201,11 @@ class SegNode(Node):
             camera.update_subscription(self._on_image)
 
     def _label_names(self) -> list[str]:
-        return self.groups.names if self.groups else self.segmenter.class_names
+        return self.rules.labels(self.segmenter.class_names, self.segmenter.palette)[0]
 
     def _publish_label_info(self) -> None:
         for camera in self.cameras:
-            camera.publish_labels(self._label_names(), float(self.params["confidence_threshold"]))
+            camera.publish_labels(self._label_names(), self.rules.confidence_threshold)
 
     def _on_image(self, camera: CameraChannel, data: bytes) -> None:
         now = time.monotonic()
@@ -291,6 +251,8 @@ class SegNode(Node):
         except LookupError as exc:  # an input the outputs need has not arrived yet
             self._count(cameras, "dropped", "waiting", f"dropped frame: {exc}", errors=False)
         except Exception as exc:
+            if not self.context.ok():  # shutting down (Ctrl-C): the publishers went with the context
+                return None
             trace = traceback.format_exc()
             self._count(cameras, "failed", type(exc).__name__, f"frame failed: {type(exc).__name__}: {exc}\n{trace}")
         return None
@@ -311,43 +273,31 @@ class SegNode(Node):
             return None  # nobody listens: compute nothing
         msg = deserialize(camera, data)
         image, encoding = decode(msg, self.params["max_image_pixels"])
-        threshold = float(self.params["confidence_threshold"])
-        request = Request(
+        request = self.rules.request(
             image,
             encoding,
-            output_size=self._target_size(camera),
-            confidence=wants["confidence"] or threshold > 0,
+            self._reference_size(camera),
+            confidence=wants["confidence"],
             color=wants["color"],
             overlay=wants["overlay"],
             overlay_alpha=float(self.params["overlay_alpha"]),
-            confidence_rule=self.params["confidence_rule"],
         )
         return _Frame(camera, msg.header, received, wants, request)
 
     def _publish(self, frame: _Frame, result) -> None:
-        mask = result.mask
-        threshold = float(self.params["confidence_threshold"])
-        if threshold > 0:
-            mask = mask.copy()
-            mask[result.confidence < round(threshold * 255)] = 255
-        if self.groups is not None:
-            mask = self.groups.apply(mask)
-        frame.camera.publish(frame.header, mask, result, frame.wants)
+        frame.camera.publish(frame.header, result.mask, result, frame.wants)
         frame.camera.done(frame.received, result.timings["total_ms"])
 
-    def _target_size(self, camera: CameraChannel) -> tuple[int, int] | None:
-        """(H, W) of the outputs; None for the camera's own size. LookupError while the reference
-        camera_info has not arrived."""
-        if self.output_size == "camera":
+    def _reference_size(self, camera: CameraChannel) -> tuple[int, int] | None:
+        """(H, W) on the camera's reference/camera_info with output_size=reference (the one size
+        rule that follows a topic), else None: the engine applies the others. LookupError while
+        that camera_info has not arrived."""
+        if self.rules.output_size != "reference":
             return None
-        if self.output_size == "network":
-            return tuple(self.segmenter.input_size)
-        if self.output_size == "reference":
-            info = camera.reference_info
-            if info is None or not info.width:
-                raise LookupError(f"no camera_info on {camera.reference_topic} yet: output_size=reference waits")
-            return info.height, info.width
-        return self.output_size
+        info = camera.reference_info
+        if info is None or not info.width:
+            raise LookupError(f"no camera_info on {camera.reference_topic} yet: output_size=reference waits")
+        return info.height, info.width
 
     def _throttled_error(self, key: str, text: str, period_s: float = 5.0) -> None:
         now = time.monotonic()
@@ -386,12 +336,7 @@ class SegNode(Node):
             )
 
     def destroy_node(self):
-        worker = getattr(self, "_worker", None)  # absent when construction failed part-way
-        if worker is not None:
-            with self._lock:
-                self._running = False
-                self._lock.notify_all()
-            worker.join(timeout=5)
+        self._stop_worker()
         return super().destroy_node()
 
 
@@ -424,41 +369,37 @@ def diagnose(health: dict, subscribed: bool, image_topic: str) -> tuple[bytes, s
     return DiagnosticStatus.OK, "segmenting"
 
 
-def label_info_json(segmenter, groups=None) -> str:
-    """Class (or group) ids, names and rgb colors; 255 is 'unlabeled' in ~/mask."""
-    names, palette = (groups.names, groups.palette) if groups else (segmenter.class_names, segmenter.palette)
+def label_info_json(segmenter, rules) -> str:
+    """Class (or group) ids, names and rgb colors, and the mask's unlabeled value."""
+    names, palette = rules.labels(segmenter.class_names, segmenter.palette)
     classes = [{"id": i, "name": name, "color": [int(c) for c in palette[i]]} for i, name in enumerate(names)]
-    return json.dumps({"classes": classes, "ignore_id": 255, "ignore_name": "unlabeled"})
+    return json.dumps({"classes": classes, "ignore_id": UNLABELED, "ignore_name": "unlabeled"})
 
 
-def build_groups(params: dict, segmenter):
-    if not params["label_groups"]:
-        return None
-    from ..inference.groups import load_groups
+def descriptor(param: Param) -> ParameterDescriptor:
+    """The ROS descriptor of a table entry: ROS then enforces its range (and read-only) itself."""
+    extra = {}
+    if param.bounds is not None:
+        low, high = param.bounds
+        if isinstance(param.default, float):
+            extra["floating_point_range"] = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+        else:
+            extra["integer_range"] = [IntegerRange(from_value=low, to_value=high, step=0)]
+    return ParameterDescriptor(
+        description=param.description, read_only=param.read_only, dynamic_typing=param.dynamic_typing, **extra
+    )
 
+
+def build_rules(params: dict, segmenter):
     try:
-        return load_groups(params["label_groups"], segmenter.class_names, segmenter.palette)
+        return config.build_rules(params, segmenter)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
 
 
 def build_segmenter(params: dict):
-    from ..inference.engine import Segmenter
-    from ..resources import shipped_weights
-
-    size = (params["input_height"], params["input_width"]) if params["input_width"] else None
     try:
-        weights = params["weights"] or str(shipped_weights(params["model"], params["backend"] == "onnxruntime"))
-        return Segmenter.from_weights(
-            weights,
-            backend=params["backend"],
-            device=params["device"],
-            fp16=params["fp16"],
-            input_size=size,
-            resize_mode=params["resize_mode"],
-            threads=params["threads"] or None,
-            provider=params["provider"],
-        )
+        return config.build_segmenter(params)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
     except ModuleNotFoundError as exc:
@@ -466,11 +407,11 @@ def build_segmenter(params: dict):
 
         if exc.name not in TRAINING_MODULES:
             raise
-        raise ConfigurationError(f"weights {weights}: {needs_training_tools(exc.name)}") from exc
+        raise ConfigurationError(f"weights {config.weights_file(params)}: {needs_training_tools(exc.name)}") from exc
 
 
 def main(args=None) -> int:
-    usage = {name: (default, description) for name, (default, description, _, _) in PARAMETERS.items()}
+    usage = {name: (param.default, param.description) for name, param in PARAMETERS.items()}
     return run_node(SegNode, "seg_node", args, config_errors=(ConfigurationError,), usage=(__doc__, usage))
 
 
