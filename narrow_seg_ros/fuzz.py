@@ -1,6 +1,8 @@
-"""Property-based fuzzing of the message → frame decoders in ``narrow_seg_ros.ros.image_conversion``.
+"""Property-based fuzzing of what the node and the commands read from outside: the message → frame
+decoders (``ros.image_conversion``), camera_info scaling, recordings, YAML files and weights.
 
-Two targets, each a hypothesis strategy of hostile messages and a property checked on every one:
+Six targets, each a hypothesis strategy of hostile inputs and a property checked on every one (the
+four later ones are described in their functions' docstrings and in docs/reliability.md):
 
 * ``image``: ``sensor_msgs/Image`` fields through ``image_to_numpy`` and ``image_to_rgb``: every
   encoding (and unknown ones), random and extreme height / width / step (up to 2^32-1) with tiny
@@ -19,7 +21,14 @@ Two targets, each a hypothesis strategy of hostile messages and a property check
   ``compressed_size`` read from the header (and, for PNG, the IHDR's), or ``ImageConversionError``
   with a specific message; a PNG declaring more than ``max_pixels`` is refused for that reason.
 
-``test/test_fuzz.py`` runs both with a small derandomized budget (CI); ``narrow-seg fuzz`` runs long,
+* ``camera_info``: ``ros.camera_info.scale_camera_info`` (``check_camera_info``).
+* ``recording``: damaged rosbag2 recordings through ``data.bags`` (``check_recording``).
+* ``config``: class-table and label-groups YAML (``check_config``).
+* ``weights``: damaged and foreign ``.pt`` and ``.onnx`` files (``check_weights``).
+
+A failure whose fix lies outside the fuzzed files raises ``PendingFix``: campaigns count it apart.
+
+``test/test_fuzz.py`` runs each with a small derandomized budget (CI); ``narrow-seg fuzz`` runs long,
 exploring campaigns. Needs ``hypothesis``, a test dependency (requirements.lock).
 """
 
@@ -28,6 +37,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
+import reprlib
 import struct
 import time
 import tracemalloc
@@ -1211,7 +1221,7 @@ def write_recording(
             for offset, (topic, msg) in enumerate(messages.items()):
                 raw = store.serialize_cdr(msg, topics[topic])
                 if broken_frame == index and topic == "/cam/image_raw":
-                    raw = raw[: raw.index(b"rgb8") + 2]
+                    raw = bytes(raw)[: bytes(raw).index(b"rgb8") + 2]
                 writer.write(connections[topic], 1_700_000_000 * 10**9 + index * 100_000_000 + offset, raw)
 
 
@@ -1314,7 +1324,7 @@ class RecordingCase:
             if where == "metadata" and kind.startswith("key-"):
                 try:  # after byte damage the file may be no YAML any more: then the edit is skipped
                     metadata_doc = yaml.safe_load(bytes(contents["metadata.yaml"]).decode())
-                except (UnicodeDecodeError, yaml.YAMLError):
+                except (UnicodeDecodeError, yaml.YAMLError, RecursionError):  # (the 100000-deep file)
                     continue
                 _edit_document(metadata_doc, kind.removeprefix("key-"), *args)
                 contents["metadata.yaml"] = bytearray(yaml.safe_dump(metadata_doc, sort_keys=False).encode())
@@ -1502,6 +1512,7 @@ def read_whole_recording(bag: Path) -> int:
 
     count = 0
     with bags.open_bag(bag) as reader:
+        sum(c.msgcount for c in reader.connections)  # infer's progress bar total
         for _ in bags.read_messages(reader, reader.connections):
             count += 1
         bags.image_connections(reader)
@@ -1545,7 +1556,7 @@ def check_recording(case: RecordingCase) -> None:
 
 CONFIG_TIMEOUT_S = 2.0
 CONFIG_MAX_ALLOCATED = 64 << 20  # bytes a load may allocate (tracemalloc), whatever the file says
-_CLASS_NAMES = [
+CAMVID_NAMES = [
     "Sky",
     "Building",
     "Pole",
@@ -1558,7 +1569,7 @@ _CLASS_NAMES = [
     "Pedestrian",
     "Bicyclist",
 ]
-_CLASS_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
+CAMVID_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
                   [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]  # fmt: skip
 
 
@@ -1604,7 +1615,7 @@ def _spec_document(draw) -> dict:
 
     count = draw(st.one_of(st.integers(1, 12), st.sampled_from([0, 255, 256, 300])))
     classes = [
-        {"name": maybe(st.sampled_from(_CLASS_NAMES) | st.text(min_size=1, max_size=10)), "color": draw(st.one_of(_colors.filter(lambda c: True), st.just([1, 2, 3])))}
+        {"name": maybe(st.sampled_from(CAMVID_NAMES) | st.text(min_size=1, max_size=10)), "color": draw(st.one_of(_colors.filter(lambda c: True), st.just([1, 2, 3])))}
         for _ in range(count)
     ]  # fmt: skip
     document = {
@@ -1628,7 +1639,7 @@ def _groups_document(draw) -> dict:
     def maybe(valid, other=_yaml_values):
         return draw(st.one_of(valid, valid, valid, other))
 
-    names = st.sampled_from(_CLASS_NAMES + ["road", "CAR", "Unknown", ""]) | _yaml_scalars
+    names = st.sampled_from(CAMVID_NAMES + ["road", "CAR", "Unknown", ""]) | _yaml_scalars
     groups = [
         {"name": maybe(st.sampled_from(["drivable", "obstacle", "g"])),
          "classes": maybe(st.lists(names, max_size=4, unique_by=str)),
@@ -1656,7 +1667,7 @@ def _laughs(levels: int, width: int = 10) -> str:
     return "{" + ", ".join(entries) + "}"
 
 
-def _config_attacks(loader: str) -> dict[str, str]:
+def config_attacks(loader: str) -> dict[str, str]:
     """Whole files: alias bombs where the loader walks the value (the anchors hidden in a key the
     loader ignores), merge-key bombs, recursion, deep nesting, sizes, tags PyYAML's safe loader
     refuses or builds oddly, encodings."""
@@ -1717,7 +1728,7 @@ def _config_attacks(loader: str) -> dict[str, str]:
 @st.composite
 def config_cases(draw) -> ConfigCase:
     """The ``config`` target's inputs: documents near a valid class table / groups file with any
-    field replaced by any YAML value; whole-file attacks (``_config_attacks``); the valid files with
+    field replaced by any YAML value; whole-file attacks (``config_attacks``); the valid files with
     bytes flipped, set, cut or inserted; random text and bytes."""
     loader = draw(st.sampled_from(["spec", "groups"]))
     kind = draw(st.sampled_from(["document", "document", "document", "attack", "bytes", "random"]))
@@ -1725,8 +1736,8 @@ def config_cases(draw) -> ConfigCase:
         document = draw(_spec_document() if loader == "spec" else _groups_document())
         return ConfigCase(loader, _yaml_text(document).encode(), ["document"])
     if kind == "attack":
-        name = draw(st.sampled_from(sorted(_config_attacks(loader))))
-        return ConfigCase(loader, _config_attacks(loader)[name].encode(), [name])
+        name = draw(st.sampled_from(sorted(config_attacks(loader))))
+        return ConfigCase(loader, config_attacks(loader)[name].encode(), [name])
     if kind == "random":
         data = draw(st.one_of(st.text(max_size=80).map(str.encode), st.binary(max_size=80)))
         return ConfigCase(loader, data, ["random"])
@@ -1756,26 +1767,42 @@ def config_cases(draw) -> ConfigCase:
     return ConfigCase(loader, bytes(data), recipe)
 
 
+def _brief(value, limit: int = 120) -> str:
+    """repr of a value an input made, short enough for a failure message (a bomb's repr is not)."""
+    shortener = reprlib.Repr()  # (keyword arguments only from Python 3.12)
+    shortener.maxlevel, shortener.maxlist, shortener.maxdict, shortener.maxstring, shortener.maxother = 3, 6, 6, 40, 40
+    text = shortener.repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def _check_spec_result(result) -> None:
     spec, root = result
     table = spec.classes
-    assert isinstance(root, Path), root
-    assert table.names and all(isinstance(n, str) for n in table.names), table.names
-    assert len(table.palette) == len(table.names), "one color per class"
-    assert all(len(c) == 3 and all(type(v) is int and 0 <= v <= 255 for v in c) for c in table.palette), table.palette
-    assert type(table.ignore_index) is int and len(table.names) <= table.ignore_index <= 255, table.ignore_index
+    assert isinstance(root, Path), _brief(root)
+    assert table.names and all(isinstance(n, str) for n in table.names), f"names {_brief(table.names)}"
+    assert len(table.palette) == len(table.names), "not one color per class"
+    assert all(len(c) == 3 and all(type(v) is int and 0 <= v <= 255 for v in c) for c in table.palette), (
+        f"palette {_brief(table.palette)}"
+    )
+    assert type(table.ignore_index) is int and len(table.names) <= table.ignore_index <= 255, (
+        f"ignore_index {_brief(table.ignore_index)}"
+    )
     assert isinstance(spec.splits, dict) and all(
         isinstance(name, str) and isinstance(f["images"], str) and isinstance(f["masks"], str)
         for name, f in spec.splits.items()
-    ), spec.splits
-    assert all(isinstance(s, str) for s in spec.image_suffixes) and isinstance(spec.mask_suffix, str)
+    ), f"splits {_brief(spec.splits)}"
+    assert all(isinstance(s, str) for s in spec.image_suffixes) and isinstance(spec.mask_suffix, str), (
+        f"suffixes {_brief(spec.image_suffixes)} {_brief(spec.mask_suffix)}"
+    )
 
 
 def _check_groups_result(groups) -> None:
-    assert groups.names and all(isinstance(n, str) for n in groups.names), groups.names
-    assert groups.palette.shape == (len(groups.names), 3) and groups.palette.dtype == np.uint8, groups.palette
+    assert groups.names and all(isinstance(n, str) for n in groups.names), f"names {_brief(groups.names)}"
+    assert groups.palette.shape == (len(groups.names), 3) and groups.palette.dtype == np.uint8, (
+        f"palette {_brief(groups.palette.tolist())}"
+    )
     assert groups.lookup.shape == (256,) and groups.lookup.dtype == np.uint8
-    ids = set(groups.lookup[: len(_CLASS_NAMES)].tolist()) - {255}
+    ids = set(groups.lookup[: len(CAMVID_NAMES)].tolist()) - {255}
     assert ids <= set(range(len(groups.names))), "class ids mapped to groups that do not exist"
     assert len(groups.names) < 255, f"{len(groups.names)} groups: ids from 255 on collide with unlabeled"
 
@@ -1798,7 +1825,7 @@ def check_config(case: ConfigCase) -> None:
         else:
             from .inference.groups import load_groups
 
-            call = lambda: load_groups(path, _CLASS_NAMES, np.asarray(_CLASS_PALETTE, np.uint8))  # noqa: E731
+            call = lambda: load_groups(path, CAMVID_NAMES, np.asarray(CAMVID_PALETTE, np.uint8))  # noqa: E731
             check_result, where = _check_groups_result, "inference/groups.py load_groups"
         started = time.perf_counter()
         tracemalloc.start()
@@ -1928,10 +1955,10 @@ def onnx_model_bytes(
         helper.make_graph([conv], "tiny", [image], [logits], [kernel]), opset_imports=[helper.make_opsetid("", 18)]
     )
     model.ir_version = 10
-    names = (_CLASS_NAMES + [f"class{i}" for i in range(11, 64)])[:classes]
+    names = (CAMVID_NAMES + [f"class{i}" for i in range(11, 64)])[:classes]
     meta = {
         "format": "narrow_seg_ros.export/1", "model": "tiny", "model_options": {}, "class_names": names,
-        "palette": (_CLASS_PALETTE * 6)[:classes], "mean": [0.5] * 3, "std": [0.5] * 3,
+        "palette": (CAMVID_PALETTE * 6)[:classes], "mean": [0.5] * 3, "std": [0.5] * 3,
         "input_size": ONNX_INPUT_SIZE, "output_stride": 8, "input_multiple": 8, "align_corners": False,
         "input_format": "float32_nchw_normalized", "channel_multiple": 1, "metadata": {},
         "weights_file": "tiny.pt", "weights_sha256": "0" * 64,
@@ -2069,7 +2096,7 @@ def _pt_case(draw) -> WeightsCase:
 
 
 _metadata_lies = st.sampled_from(
-    [("class_names", _CLASS_NAMES[:5]), ("class_names", _CLASS_NAMES + ["x"] * 8), ("class_names", None), ("class_names", [1, 2]),
+    [("class_names", CAMVID_NAMES[:5]), ("class_names", CAMVID_NAMES + ["x"] * 8), ("class_names", None), ("class_names", [1, 2]),
      ("class_names", "Road"), ("palette", [[1, 2, 3]]), ("palette", [[300, 0, 0]] * 11), ("palette", "red"),
      ("input_size", [0, 48]), ("input_size", [-8, 48]), ("input_size", [10**6, 10**6]), ("input_size", "32x48"),
      ("input_size", [32]), ("input_size", [True, 48]), ("input_size", [32.5, 48]), ("input_multiple", 0),
@@ -2104,7 +2131,7 @@ def _onnx_case(draw) -> WeightsCase:
     special = draw(st.sampled_from([None] * 8 + ["no metadata", "not json", "json list", "json number"]))
     meta = dict(lies)
     if classes != 11 and not any(key in ("class_names", "palette") for key, _ in lies):
-        meta.update(class_names=_CLASS_NAMES, palette=_CLASS_PALETTE)  # the metadata says 11, the graph has other
+        meta.update(class_names=CAMVID_NAMES, palette=CAMVID_PALETTE)  # the metadata says 11, the graph has other
     raw = {"not json": "{class_names: [Road]", "json list": "[1, 2]", "json number": "11"}.get(special)
     data = onnx_model_bytes(classes, meta, fixed, drop_metadata=special == "no metadata", raw_metadata=raw)
     if dropped:
@@ -2114,7 +2141,10 @@ def _onnx_case(draw) -> WeightsCase:
 
         model = onnx.load_from_string(data)
         for prop in model.metadata_props:
-            document = json.loads(prop.value)
+            try:
+                document = json.loads(prop.value)
+            except ValueError:  # the "not json" metadata
+                continue
             if isinstance(document, dict):
                 document.pop(dropped[0], None)
                 prop.value = json.dumps(document)
@@ -2209,7 +2239,9 @@ def _check_onnx(path: Path) -> None:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    channels = session.get_outputs()[0].shape[1]
+    outputs = session.get_outputs()  # a flipped byte can leave a graph without outputs, or of other ranks
+    shape = outputs[0].shape if outputs else []  # (batch, classes, h, w) as declared
+    channels = shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else len(engine.class_names)
     if len(engine.class_names) != channels:
         raise PendingFix(
             where, f"loaded: metadata names {len(engine.class_names)} classes, the graph outputs {channels}"
@@ -2286,7 +2318,7 @@ class CampaignResult:
     failures: list[str]  # one entry per distinct failure: the error and hypothesis' falsifying example
     seconds: float
     seed: int | None
-    pending: dict = field(default_factory=dict)  # fix location -> [cases, first example]
+    pending: dict = field(default_factory=dict)  # (fix location, kind) -> [cases, first example]
 
 
 def _describe(err: BaseException) -> str:
@@ -2300,15 +2332,16 @@ def run_campaign(
     """Run ``target``'s property on ``cases`` generated inputs; failures are collected, not raised."""
     strategy, check = TARGETS[target]
     tried = 0
-    pending: dict[str, list] = {}
+    pending: dict[tuple[str, str], list] = {}
 
     def prop(case) -> None:
         nonlocal tried
         tried += 1
         try:
             check(case)
-        except PendingFix as err:  # known, fixed elsewhere: counted, not shrunk
-            entry = pending.setdefault(err.where, [0, f"{err}\ninput: {case!r}"])
+        except PendingFix as err:  # known, fixed elsewhere: counted by kind, not shrunk
+            kind = re.sub(r"\d+", "N", str(err).partition(": ")[2])[:70]
+            entry = pending.setdefault((err.where, kind), [0, f"{err}\ninput: {case!r}"])
             entry[0] += 1
         except Exception as err:  # hypothesis shows mapped inputs as "f(<...>)": add the input itself
             err.__notes__ = [*getattr(err, "__notes__", []), f"input: {case!r}"]

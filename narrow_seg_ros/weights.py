@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,9 +51,7 @@ class Weights:
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as exc:  # missing / unexpected keys, size mismatches
-            detail = " ".join(str(exc).split())
-            detail = detail if len(detail) <= 300 else f"{detail[:300]}..."
-            raise ValueError(f"the state dict does not fit the {self.label} network: {detail}") from exc
+            raise ValueError(f"the state dict does not fit the {self.label} network: {_one_line(exc, False)}") from exc
         return model.eval()
 
     def to_dict(self) -> dict:
@@ -81,6 +80,13 @@ def save_weights(weights: Weights, path: str | os.PathLike) -> None:
 
 
 MAX_INPUT_SIDE = 8192  # pixels per side of the network input (image_conversion.MAX_PIXELS is 8192 x 8192)
+
+
+def _one_line(exc: BaseException, with_type: bool = True, limit: int = 300) -> str:
+    """An exception as one line of plain text: torch's run over several lines, with terminal colours."""
+    text = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _shown(value, limit: int = 60) -> str:
@@ -142,10 +148,8 @@ def load_weights(path: str | os.PathLike) -> Weights:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or not a torch file
-        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        detail = detail if len(detail) <= 300 else f"{detail[:300]}..."
         raise ValueError(
-            f"cannot read weights file {path} (damaged, truncated or not a torch.save file): {detail}"
+            f"cannot read weights file {path} (damaged, truncated or not a torch.save file): {_one_line(exc)}"
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not a narrow_seg_ros weights file (expected format {FORMAT!r})")

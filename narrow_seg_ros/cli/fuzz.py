@@ -1,4 +1,5 @@
-"""``narrow-seg fuzz``: long property-based fuzzing campaigns against the image decoders.
+"""``narrow-seg fuzz``: long property-based fuzzing campaigns against what the node and the
+commands read from outside: image messages, camera_info, recordings, YAML files, weights.
 
 The properties and inputs are those of ``test/test_fuzz.py`` (``narrow_seg_ros.fuzz``); CI runs
 them with a small fixed budget, this command with N fresh random cases per target.
@@ -6,14 +7,25 @@ them with a small fixed budget, this command with N fresh random cases per targe
 
 from __future__ import annotations
 
+import importlib.util
+
 from .common import int_at_least
 
-TARGET_NAMES = ("image", "compressed")
+TARGET_NAMES = ("image", "compressed", "camera_info", "recording", "config", "weights")
+# modules a target's code under test needs besides hypothesis (the image targets need OpenCV alone)
+TARGET_NEEDS = {
+    "camera_info": ("sensor_msgs",),
+    "recording": ("rosbags",),
+    "config": ("torch",),  # data/folder.py reads its masks through torch's Dataset
+    "weights": ("torch", "onnx", "onnxruntime"),
+}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("fuzz", help="property-based fuzzing of the Image / CompressedImage decoders (needs hypothesis)")
-    p.add_argument("target", choices=(*TARGET_NAMES, "all"), help="decoder to fuzz, or all")
+    p = sub.add_parser(
+        "fuzz", help="property-based fuzzing of decoders, camera_info, recordings, YAML and weights (needs hypothesis)"
+    )
+    p.add_argument("target", choices=(*TARGET_NAMES, "all"), help="what to fuzz, or all")
     p.add_argument("--cases", type=int_at_least(1), default=1000, help="cases per target (default 1000)")
     p.add_argument("--seed", type=int, default=None, help="random seed, to replay a campaign (default: fresh)")
     p.set_defaults(func=run)
@@ -30,11 +42,16 @@ def run(args) -> int:
         if err.name != "hypothesis":
             raise
         raise ValueError("needs hypothesis, a test dependency: pip install -r requirements.lock") from err
+    targets = TARGET_NAMES if args.target == "all" else (args.target,)
+    for target in targets:
+        missing = [m for m in TARGET_NEEDS.get(target, ()) if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(f"fuzzing {target} needs {', '.join(missing)}, which is not installed")
     # OpenCV's log lines about broken inputs would come by the thousand (libpng's and libjpeg's own
     # warnings still go to stderr)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    _quiet_warnings()
     seed_value = random.getrandbits(32) if args.seed is None else args.seed
-    targets = TARGET_NAMES if args.target == "all" else (args.target,)
     results = []
     for target in targets:
         print(f"fuzzing {target}: {args.cases} cases, seed {seed_value} ...", flush=True)
@@ -42,8 +59,21 @@ def run(args) -> int:
         results.append(result)
         for number, failure in enumerate(result.failures, 1):
             print(f"--- {target} failure {number} ---\n{failure}\n", flush=True)
-    print(f"{'target':<12}{'cases tried':>12}{'failures':>10}{'seconds':>10}")
+        for (where, _kind), (count, example) in sorted(result.pending.items()):
+            print(f"--- {target} pending ({count} cases): fix in {where} ---\n{example}\n", flush=True)
+    print(f"{'target':<12}{'cases tried':>12}{'failures':>10}{'pending':>9}{'seconds':>10}")
     for r in results:
-        print(f"{r.target:<12}{r.cases:>12}{len(r.failures):>10}{r.seconds:>10.1f}")
+        pending = sum(count for count, _ in r.pending.values())
+        print(f"{r.target:<12}{r.cases:>12}{len(r.failures):>10}{pending:>9}{r.seconds:>10.1f}")
+    if any(r.pending for r in results):
+        print("pending: known failures whose fix lies outside the fuzzed files (docs/reliability.md, Pending fixes)")
     print(f"replay: narrow-seg fuzz {args.target} --cases {args.cases} --seed {seed_value}")
     return 1 if any(r.failures for r in results) else 0
+
+
+def _quiet_warnings() -> None:
+    """torch.load's warning about pickle protocols comes for every damaged .pt the weights target reads."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Detected pickle protocol")
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module="narrow_seg_ros.normalization")

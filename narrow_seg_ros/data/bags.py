@@ -111,12 +111,16 @@ def _check_metadata(bag: Path) -> None:
         check_yaml(text, max_nodes=max(MAX_NODES, size))  # an alias-free file has fewer nodes than bytes
     except ValueError as exc:
         raise BagError(f"{path}: {exc}") from exc
-    # rosbags checks that the storage files exist, not what they are: a FIFO blocked its open for ever
     try:
         info = yaml.safe_load(text)["rosbag2_bagfile_information"]
-        names = [PurePath(name).name for name in info["relative_file_paths"]]
+        names = [PurePath(name).name for name in info.get("relative_file_paths", [])]
     except Exception:  # rosbags reports what it cannot read
         return
+    # rosbags' reader clears ``files`` when it closes, before it closes the storage: a string there
+    # raised AttributeError in close() and left the SQLite file open
+    if not isinstance(info.get("files", []), list):
+        raise BagError(f"{path}: files is {shown(repr(info['files']), 60)}, not a list (damaged?)")
+    # rosbags checks that the storage files exist, not what they are: a FIFO blocked its open for ever
     for name in names:
         storage = bag / name
         if storage.exists() and not storage.is_file():
