@@ -130,7 +130,11 @@ def test_pipeline_outputs(ros, weights_file, variant):
         assert mask.max() < 19
         index = int(msg.header.frame_id.split("_")[1])
         reference = offline_mask(weights_file, make_frame(index, height, width))
-        assert np.array_equal(mask, reference), f"frame {index}: {(mask != reference).sum()} pixels differ"
+        # the same network and frame in two processes: torch's CPU kernels may sum in another order
+        # there (threads, load), which can flip a pixel whose two best classes tie to float rounding;
+        # anything beyond a handful of such pixels is a real difference
+        differ = int((mask != reference).sum())
+        assert differ <= 20, f"frame {index}: {differ} of {mask.size} pixels differ"
     assert "Traceback" not in log
 
 
