@@ -226,11 +226,13 @@ def read_messages(reader: AnyReader, connections: list) -> Iterator[tuple]:
 class Playback:
     """The image topics of a recording as serialized messages, in recorded order, for a player."""
 
+    select = staticmethod(image_connections)  # which connections play (CameraPlayback widens it)
+
     def __init__(self, path: str | Path, topics: Iterable[str] = (), loop: bool = False):
         self._bag = open_bag(Path(path))
         self.reader = self._bag.__enter__()
         try:
-            self.connections = image_connections(self.reader, topics)
+            self.connections = self.select(self.reader, topics)
         except BagError:
             self.close()
             raise
@@ -388,14 +390,4 @@ def camera_connections(reader: AnyReader, topics: Iterable[str] = ()) -> list:
 class CameraPlayback(Playback):
     """``Playback`` of a recording's camera topics, CompressedVideo topics included."""
 
-    def __init__(self, path: str | Path, topics: Iterable[str] = (), loop: bool = False):
-        self._bag = open_bag(Path(path))
-        self.reader = self._bag.__enter__()
-        try:
-            self.connections = camera_connections(self.reader, topics)
-        except BagError:
-            self.close()
-            raise
-        self.types = {c.topic: c.msgtype for c in self.connections}
-        self.loop = loop
-        self._messages = read_raw(self.reader, self.connections)
+    select = staticmethod(camera_connections)
