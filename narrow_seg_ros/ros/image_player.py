@@ -24,6 +24,7 @@ from pathlib import Path
 
 import cv2
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
@@ -35,6 +36,8 @@ from .image_conversion import numpy_to_compressed, numpy_to_image
 from .runtime import run_node
 
 # name: (default, description, extra descriptor fields)
+ACK_TIMEOUT_S = 10.0  # longest wait at the end for reliable subscribers to confirm the last messages
+
 PARAMETERS = {
     "source": ("", "image folder or video; empty = the shipped demo sequence", {}),
     "rate": (
@@ -121,9 +124,7 @@ class ImagePlayer(Node):
         frame = self.frames.next()
         limit = self.params["max_frames"]
         if frame is None or (limit and self.published >= limit):
-            self.get_logger().info(f"done after {self.published} frames")
-            self.timer.cancel()
-            raise SystemExit(0)
+            self._finish(f"done after {self.published} frames", [self.pub, self.pub_compressed])
         if self.params["transport"] == "video":
             self._publish_video(frame)
             return
@@ -188,9 +189,7 @@ class ImagePlayer(Node):
         while True:
             item = self._next or self.recording.next()
             if item is None or (limit and self.published >= limit):
-                self.get_logger().info(f"done after {self.published} messages")
-                self.timer.cancel()
-                raise SystemExit(0)
+                self._finish(f"done after {self.published} messages", [pub for pub, _ in self.pubs.values()])
             wait_ns = self._wait_ns(item)
             if wait_ns > 0:  # sleep in the timer until the message is due
                 self._next = item
@@ -223,6 +222,18 @@ class ImagePlayer(Node):
         else:  # the recorded bytes as they are, as ros2 bag play publishes them
             pub.publish(raw)
         self.published += 1
+
+    def _finish(self, message: str, publishers: list) -> None:
+        """Stop playing and exit once reliable subscribers hold every message: a writer destroyed
+        with unacknowledged samples loses them, so the last frames of a busy host never arrived."""
+        self.timer.cancel()
+        for pub in filter(None, publishers):
+            if not pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S)):
+                self.get_logger().warning(
+                    f"{pub.topic_name}: not every subscriber acknowledged within {ACK_TIMEOUT_S} s"
+                )
+        self.get_logger().info(message)
+        raise SystemExit(0)
 
     def destroy_node(self):
         if getattr(self, "recording", None) is not None:
