@@ -1,7 +1,6 @@
 # Source me: keeps ROS 2 / Fast DDS traffic on this machine (loopback UDP + shared memory).
 _nsr_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export FASTDDS_DEFAULT_PROFILES_FILE="$_nsr_root/config/fastdds_localhost.xml"
+eval "$(python3 "$_nsr_root/narrow_seg_ros/dds.py")"  # the variables, defined once there
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 # A domain of our own unless the caller chose one (tests pick their own per run as well).
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from narrow_seg_ros.dds import PROFILE, localhost_env
+
 try:
     import torch
 except ImportError:  # the torch-free environments; tests that need torch are not collected there
@@ -154,8 +156,7 @@ def ros(tmp_path_factory):
     """An rclpy node of the test process, with DDS kept on this host and a domain of this run's own."""
     rclpy = pytest.importorskip("rclpy")
     env = {
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "FASTDDS_DEFAULT_PROFILES_FILE": str(REPO / "config" / "fastdds_localhost.xml"),
+        **localhost_env(REPO.joinpath(*PROFILE)),
         "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
         "NARROW_SEG_CACHE": str(tmp_path_factory.mktemp("cache")),
         "PYTHONUNBUFFERED": "1",

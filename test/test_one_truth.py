@@ -9,6 +9,7 @@ WxH output size, so every rule changes the mask.
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -362,3 +363,30 @@ def test_option_names_live_in_one_table():
     assert groups.UNLABELED is rules.UNLABELED == 255
     labels = pytest.importorskip("narrow_seg_ros.data.labels", reason="cityscapesscripts (training tools) absent")
     assert labels.IGNORE_INDEX is UNLABELED
+
+
+def _names_in(text: str) -> list[str]:
+    """The shipped-model-like names a line mentions, in order."""
+    return re.findall(r"\b(?:ndnet|vnet)\w*_(?:camvid|synth)\b", text)
+
+
+def _line(path: Path, marker: str) -> str:
+    return next(line for line in path.read_text().splitlines() if marker in line)
+
+
+def test_the_shipped_model_list_is_read_or_checked_everywhere():
+    """``resources.SHIPPED_MODELS`` is the list: the CLI's ``--model`` choices and the node's
+    parameter read it; the launch argument, config/seg.yaml, docs/node.md, the model cards and the
+    README's table (the models that ship as ``.onnx`` too) are checked against it here."""
+    from narrow_seg_ros.resources import SHIPPED_MODELS, SHIPPED_ONNX
+
+    shipped = list(SHIPPED_MODELS)
+    assert list(PARAMETERS["model"].choices) == shipped
+    assert _names_in(_line(REPO / "launch" / "seg.launch.py", "shipped model:")) == shipped
+    assert _names_in(_line(REPO / "config" / "seg.yaml", "model:")) == ["ndnet45_fcn8_camvid", *shipped]
+    assert _names_in(_line(REPO / "docs" / "node.md", "| `model` |")) == ["ndnet45_fcn8_camvid", *shipped]
+    cards = REPO / "models" / "README.md"
+    headings = [line for line in cards.read_text().splitlines() if line.startswith("## ")]
+    assert sorted({n for h in headings for n in _names_in(h)}) == sorted(shipped)
+    rows = (REPO / "README.md").read_text().splitlines()
+    assert [n for row in rows if row.startswith("| `") for n in _names_in(row.split("|")[1])] == list(SHIPPED_ONNX)

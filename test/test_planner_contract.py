@@ -131,9 +131,12 @@ def organized_cloud(header, width, height):
     return cloud
 
 
-def play(ros, pub, count, width, height, alongside=None, frame_id="color", pause=0.4):
-    """Publish ``count`` structured rgb8 frames on ``pub``, each with a fresh stamp; ``alongside(header)``
-    publishes what goes with a frame (camera_info, a cloud) just before it."""
+def play(ros, pub, count, width, height, masks, alongside=None, frame_id="color"):
+    """Publish ``count`` structured rgb8 frames on ``pub``, each with a fresh stamp, the next once
+    ``masks`` (the test's received masks) holds the answer to this one, or after 10 s (a frame lost
+    on the best-effort sensor QoS): the node is never handed a frame while busy, so none is
+    replaced. ``alongside(header)`` publishes what goes with a frame (camera_info, a cloud) just
+    before it."""
     for i in range(count):
         header = Image().header
         header.stamp = ros.get_clock().now().to_msg()
@@ -142,7 +145,7 @@ def play(ros, pub, count, width, height, alongside=None, frame_id="color", pause
             alongside(header)
         small = np.random.default_rng(i).integers(0, 256, (6, 8, 3), dtype=np.uint8)
         pub.publish(numpy_to_image(cv2.resize(small, (width, height)), "rgb8", header))
-        spin_until(ros, lambda: False, pause)
+        spin_until(ros, lambda i=i: len(masks) > i, 10.0)
 
 
 def spin_until(node, done, timeout):
@@ -197,7 +200,7 @@ def test_nav2_semantic_segmentation_layer_contract(ros, ndnet_weights, tmp_path)
             depth_info_pub.publish(camera_info(320, 240, fx=300.0, frame="depth"))
             cloud_pub.publish(organized_cloud(header, 320, 240))
 
-        play(ros, color_pub, 8, 640, 480, depth_camera)
+        play(ros, color_pub, 8, 640, 480, got["mask"], depth_camera)
         spin_until(ros, lambda: len(got["mask"]) >= 4 and len(got["png"]) >= 4, 30)
         # the layer's labels subscription, made late, as a planner started after the node would
         labels_qos = QoSProfile(
@@ -247,7 +250,7 @@ def test_label_groups_and_threshold_reach_label_info(ros, ndnet_weights, tmp_pat
     pub = ros.create_publisher(Image, "/color/image_raw", qos_profile_sensor_data)
     try:
         assert spin_until(ros, lambda: pub.get_subscription_count() > 0 or node.poll() is not None, 120)
-        play(ros, pub, 4, 320, 240)
+        play(ros, pub, 4, 320, 240, masks)
         spin_until(ros, lambda: labels and len(masks) >= 2, 30)
     finally:
         log = stop(node)
@@ -275,7 +278,7 @@ def test_network_output_size_applies_to_every_output(ros, ndnet_weights):
     info_pub = ros.create_publisher(CameraInfo, "/color/camera_info", qos_profile_sensor_data)
     try:
         assert spin_until(ros, lambda: pub.get_subscription_count() > 0 or node.poll() is not None, 120)
-        play(ros, pub, 4, 640, 480, lambda header: info_pub.publish(camera_info(640, 480, fx=600.0)), pause=0.5)
+        play(ros, pub, 4, 640, 480, got["mask"], lambda header: info_pub.publish(camera_info(640, 480, fx=600.0)))
         spin_until(ros, lambda: all(got.values()), 30)
     finally:
         log = stop(node)

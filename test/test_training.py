@@ -187,9 +187,9 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
         assert matrix.miou() == pytest.approx(scored[column], abs=1e-5), column
     assert weights.metadata["val_miou"] == pytest.approx(scored["miou"], abs=1e-5)
     assert "(raw weights" in capsys.readouterr().out and (out / "curves.png").is_file()
-    # narrow-seg publish: the checkpoint's average is the weights file; --raw the trained weights
+    # narrow-seg extract-weights: the checkpoint's average is the weights file; --raw the trained weights
     for flags, expected, kind in (([], averaged, "average"), (["--raw"], raw[2], "raw")):
-        assert cli_main(["publish", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt"), *flags]) == 0
+        assert cli_main(["extract-weights", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt"), *flags]) == 0
         published = load_weights(tmp_path / "pub.pt")
         assert published.metadata["weights"] == kind and published.metadata["iterations"] == 3
         assert published.state_dict.keys() == expected.keys()
@@ -207,14 +207,14 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
         ("junk.pt", "cannot read checkpoint"),
         ("pub.pt", "is a weights file already, not a training checkpoint"),
     ):
-        assert cli_main(["publish", str(tmp_path / bad), "--out", str(tmp_path / "x.pt")]) == 2
+        assert cli_main(["extract-weights", str(tmp_path / bad), "--out", str(tmp_path / "x.pt")]) == 2
         error = capsys.readouterr().err
-        assert error.startswith("narrow-seg publish: error: ") and message in error, error
+        assert error.startswith("narrow-seg extract-weights: error: ") and message in error, error
     # a fresh run in the same folder starts its own logs (no EMA column under the previous run's header)
     train(
         small_config(synth_root, out, **{**extra, "train.iters": 1, "train.ema_decay": None, "train.val_interval": 1})
     )
-    assert cli_main(["publish", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt")]) == 0
+    assert cli_main(["extract-weights", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt")]) == 0
     assert "raw weights of iteration 1 (the run keeps no weight average)" in capsys.readouterr().out
     assert (out / "val.csv").read_text().splitlines()[0] == "iteration,miou,pixel_accuracy"
     with pytest.raises(ValueError, match="written without train.ema_decay; resume it without"):
@@ -263,7 +263,7 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert state["input_size"] == [128, 256] and state["config"]["data"]["base_size"] is None
     state["config"]["data"]["root"] = str(tmp_path / "moved")
     torch.save(state, tmp_path / "checkpoint.pt")
-    assert cli_main(["publish", str(tmp_path / "checkpoint.pt"), "--raw", "--out", str(tmp_path / "raw.pt")]) == 0
+    assert cli_main(["extract-weights", str(tmp_path / "checkpoint.pt"), "--raw", "--out", str(tmp_path / "raw.pt")]) == 0
     raw = load_weights(tmp_path / "raw.pt")
     assert raw.state_dict.keys() == weights.state_dict.keys() and "aux_head" not in raw.model_options
     assert all(torch.equal(raw.state_dict[k], state["model"][k]) for k in raw.state_dict)

@@ -15,7 +15,7 @@ SUBCOMMANDS = [
     "bench_memory",
     "train",
     "eval",
-    "publish",
+    "extract_weights",
     "ceiling",
     "export",
     "demo",

@@ -65,10 +65,10 @@ def keep_dds_on_this_host() -> None:
     the project's Fast DDS profile (loopback UDP + shared memory), unless the caller chose others.
     Set before ``rclpy.init`` and inherited by the node processes. With Fast DDS's default
     transports the demo's node received 5 of 20 best-effort frames here, with this profile 20."""
-    from ..resources import share_file
+    from ..dds import localhost_env
 
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(share_file("config", "fastdds_localhost.xml")))
+    for name, value in localhost_env().items():
+        os.environ.setdefault(name, value)
 
 
 def seg_node_command(*overrides: str, params_file: str | None = None) -> list[str]:

@@ -27,7 +27,7 @@ from .runtime import Runtime, StopRequest
 from .sampling import RareClassFocus, ResumableSampler, SeededSamples
 from .state import Run
 
-# entry points used elsewhere (cli/publish.py, cli/train.py)
+# entry points used elsewhere (cli/extract_weights.py, cli/train.py)
 __all__ = ["train", "training_input_size", "weights_from_checkpoint"]
 
 

@@ -1,4 +1,4 @@
-"""``narrow-seg publish``: a weights file from a training checkpoint (as MMSeg's publish_model).
+"""``narrow-seg extract-weights``: a weights file from a training checkpoint (as MMSeg's publish_model).
 
 A paused run has no weights file yet, and a run with a weight average (``train.ema_decay``) writes
 the average only: this writes either from its ``checkpoint.pt``, without the optimizer state.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("publish", help="write a weights file from a training checkpoint")
+    p = sub.add_parser("extract-weights", help="write a weights file from a training checkpoint")
     p.add_argument("checkpoint", type=Path, help="a run's checkpoint.pt")
     p.add_argument("--out", type=Path, required=True, help="weights file to write")
     p.add_argument("--raw", action="store_true", help="the raw weights, not the run's weight average")
