@@ -20,7 +20,7 @@ from narrow_seg_ros.data.labels import (
     label_ids_to_train_ids,
 )
 from narrow_seg_ros.data.synth import generate, render_scene, render_sequence
-from narrow_seg_ros.data.transforms import EvalTransform, TrainTransform
+from narrow_seg_ros.data.transforms import EvalTransform, PhotoMetricDistortion, TrainTransform
 
 SIZE = (128, 256)
 CORE_CLASSES = ("road", "sidewalk", "building", "vegetation", "sky", "car", "person", "pole")
@@ -203,6 +203,36 @@ def test_train_transform_scales_and_pads_with_ignore():
     assert x[:, 10:].abs().max() < 0.01  # image padding is the mean: 0 after normalisation
     x, y = TrainTransform(crop_size=(10, 15), base_size=(10, 15), scales=(1.0,), flip=False, rng=0)(image, label)
     assert (y[:, :7] == 0).all() and (y[:, 8:] == 7).all()  # base_size: the whole frame at half size
+
+
+def test_photometric_distortion_changes_light_not_labels_nor_padding():
+    """The same per-sample generator gives the same crop; the colours change, the labels and the
+    mean-coloured padding do not; every change stays within the uint8 range."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    label = rng.integers(0, 11, (20, 30), dtype=np.uint8)
+    plain = TrainTransform(crop_size=(30, 40), scales=(1.0,), flip=False)
+    lit = TrainTransform(crop_size=(30, 40), scales=(1.0,), flip=False, photometric=PhotoMetricDistortion())
+    changed = 0
+    for seed in range(8):
+        x0, y0 = plain(image, label, rng=np.random.default_rng(seed))
+        x1, y1 = lit(image, label, rng=np.random.default_rng(seed))
+        again = lit(image, label, rng=np.random.default_rng(seed))[0]
+        assert torch.equal(y0, y1) and torch.equal(x1, again)
+        assert x1[:, 20:].abs().max() < 0.01 and x1[:, :, 30:].abs().max() < 0.01  # padding: the mean
+        assert x1.min() >= -1.0 and x1.max() <= 1.0
+        changed += not torch.equal(x0, x1)
+    assert changed >= 6  # each of four changes happens with probability 1/2: rarely none of them
+
+
+@pytest.mark.parametrize(
+    "value", [[1, 2], {"gamma": 1.0}, {"brightness": -1}, {"contrast": [1.5, 0.5]}, {"saturation": 2}]
+)
+def test_photometric_config_is_checked(value):
+    from narrow_seg_ros.training.config import load_config
+
+    with pytest.raises(ValueError, match="data.photometric"):
+        load_config(overrides={"data.photometric": value})
 
 
 def test_train_transform_is_reproducible_with_torch_seed():

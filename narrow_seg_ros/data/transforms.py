@@ -7,6 +7,10 @@ are a single ``cv2.warpAffine`` that renders only the crop window — the result
 whole image and cropping it (same pixel-centre convention as ``cv2.resize``), without resizing full
 frames to twice their size.
 
+``photometric`` (off unless configured) changes brightness, contrast, saturation and hue of the
+crop at random, as MMSegmentation's PhotoMetricDistortion does: CamVid's sequences differ in light
+(0001TP is filmed at dusk), and a network that sees one street's light learns it.
+
 Randomness comes from a numpy Generator per process seeded with ``torch.initial_seed()``: DataLoader
 workers get different seeds (base seed + worker id), and the base seed is drawn from torch's RNG, so
 ``torch.manual_seed`` makes a run reproducible. Pass ``rng`` to fix the stream explicitly instead.
@@ -48,6 +52,43 @@ def to_target(train_ids: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(train_ids).astype(np.int64))
 
 
+class PhotoMetricDistortion:
+    """Random brightness (added), contrast (multiplied), saturation (multiplied) and hue (shifted, in
+    degrees), each applied with probability 1/2, on an RGB uint8 image; contrast before or after
+    the HSV changes at random, as in MMSegmentation's transform of the same name."""
+
+    def __init__(self, brightness: float = 32, contrast=(0.5, 1.5), saturation=(0.5, 1.5), hue: float = 18):
+        self.brightness, self.hue = float(brightness), float(hue)
+        self.contrast, self.saturation = tuple(contrast), tuple(saturation)
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = image.astype(np.float32)
+        if rng.random() < 0.5:
+            out += rng.uniform(-self.brightness, self.brightness)
+        contrast_first = rng.random() < 0.5
+        if contrast_first:
+            out = self._contrast(out, rng)
+        out = self._hsv(np.clip(out, 0, 255), rng)
+        if not contrast_first:
+            out = self._contrast(out, rng)
+        return np.clip(out, 0, 255).round().astype(np.uint8)
+
+    def _contrast(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return image * rng.uniform(*self.contrast) if rng.random() < 0.5 else image
+
+    def _hsv(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # float32 HSV: hue in degrees [0, 360), saturation and value in [0, 1] after scaling by 1/255
+        saturate, shift = rng.random() < 0.5, rng.random() < 0.5
+        if not (saturate or shift):
+            return image
+        hsv = cv2.cvtColor(image / 255.0, cv2.COLOR_RGB2HSV)
+        if saturate:
+            hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(*self.saturation), 0, 1)
+        if shift:
+            hsv[..., 0] = (hsv[..., 0] + rng.uniform(-self.hue, self.hue)) % 360
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * 255.0
+
+
 class TrainTransform:
     """Random scale, pad, crop and flip; ``(image RGB uint8, train ids uint8) → (float32 CHW, int64 HW)``.
 
@@ -63,6 +104,7 @@ class TrainTransform:
         std: Sequence[float] = DEFAULT_STD,
         flip: bool = True,
         rng: np.random.Generator | int | None = None,
+        photometric: PhotoMetricDistortion | None = None,
     ):
         self.crop_size = _size(crop_size, "crop_size")
         self.base_size = _size(base_size, "base_size")
@@ -71,6 +113,7 @@ class TrainTransform:
             raise ValueError(f"scales must be positive numbers, got {scales!r}")
         self.mean, self.std = tuple(mean), tuple(std)
         self.flip = flip
+        self.photometric = photometric
         self._fixed_rng = np.random.default_rng(rng) if isinstance(rng, int) else rng
         self._rng: np.random.Generator | None = None
         self._rng_seed: int | None = None
@@ -118,6 +161,8 @@ class TrainTransform:
         out_target = cv2.warpAffine(
             target, matrix, (crop_w, crop_h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE
         )
+        if self.photometric is not None:  # before the padding is painted: the pad stays the mean
+            out_image = self.photometric(out_image, rng)
         valid_h, valid_w = min(crop_h, scaled_h - y0), min(crop_w, scaled_w - x0)
         if valid_h < crop_h or valid_w < crop_w:
             pad_color = np.rint(np.asarray(self.mean) * 255.0).astype(np.uint8)

@@ -25,6 +25,9 @@ DEFAULTS: dict = {
         "base_size": None,  # [H, W] every sample is resized to before augmentation
         "scales": [0.75, 1.0, 1.25, 1.5, 1.75, 2.0],
         "flip": True,
+        # None, or a mapping of PhotoMetricDistortion's arguments ({} for its defaults: brightness
+        # 32, contrast and saturation [0.5, 1.5], hue 18 degrees)
+        "photometric": None,
         "mean": [0.5, 0.5, 0.5],
         "std": [0.5, 0.5, 0.5],
         "num_workers": 2,
@@ -107,6 +110,23 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     return config
 
 
+def _check_photometric(value) -> None:
+    if value is None:
+        return
+    known = {"brightness", "contrast", "saturation", "hue"}
+    if not isinstance(value, dict) or set(value) - known:
+        raise ValueError(f"data.photometric must be null or a mapping of {sorted(known)}, got {value!r}")
+    for key in ("brightness", "hue"):
+        if key in value and not (_is_number(value[key]) and 0 <= value[key] < math.inf):
+            raise ValueError(f"data.photometric.{key} must be a number >= 0, got {value[key]!r}")
+    for key in ("contrast", "saturation"):
+        pair = value.get(key, [0.5, 1.5])
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(_is_number(v) for v in pair) and 0 <= pair[0] <= pair[1]
+        ):
+            raise ValueError(f"data.photometric.{key} must be [low, high] with 0 <= low <= high, got {pair!r}")
+
+
 def validate(config: dict) -> None:
     train, data, sched = config["train"], config["data"], config["schedule"]
     if train["iters"] < 1 or train["batch_size"] < 1:
@@ -123,6 +143,7 @@ def validate(config: dict) -> None:
         isinstance(held_out, list) and held_out and all(isinstance(v, str) and v for v in held_out)
     ):
         raise ValueError(f"data.val_sequences must be null or a list of sequence names, got {held_out!r}")
+    _check_photometric(data["photometric"])
     if train["class_weights"] not in (None, "log"):
         raise ValueError(f"train.class_weights must be null or 'log', got {train['class_weights']!r}")
     # an interval of 0 would divide by zero at the first iteration; val_interval 0 means no validation

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data.folder import image_class_pixels
-from ..data.transforms import TrainTransform
+from ..data.transforms import PhotoMetricDistortion, TrainTransform
 from ..models import build_model
 from .checkpoint import init_from_weights, restore_checkpoint, training_input_size, weights_from_checkpoint
 from .config import open_split
@@ -129,6 +129,7 @@ def _loader(run: Run, train_set, class_pixels) -> DataLoader:
         mean=dcfg["mean"],
         std=dcfg["std"],
         flip=dcfg["flip"],
+        photometric=PhotoMetricDistortion(**dcfg["photometric"]) if dcfg["photometric"] is not None else None,
     )
     return DataLoader(
         SeededSamples(train_set, transform),
