@@ -263,7 +263,9 @@ def test_ddp_two_processes_with_torchrun(synth_root, tmp_path):
     assert state["input_size"] == [128, 256] and state["config"]["data"]["base_size"] is None
     state["config"]["data"]["root"] = str(tmp_path / "moved")
     torch.save(state, tmp_path / "checkpoint.pt")
-    assert cli_main(["extract-weights", str(tmp_path / "checkpoint.pt"), "--raw", "--out", str(tmp_path / "raw.pt")]) == 0
+    assert (
+        cli_main(["extract-weights", str(tmp_path / "checkpoint.pt"), "--raw", "--out", str(tmp_path / "raw.pt")]) == 0
+    )
     raw = load_weights(tmp_path / "raw.pt")
     assert raw.state_dict.keys() == weights.state_dict.keys() and "aux_head" not in raw.model_options
     assert all(torch.equal(raw.state_dict[k], state["model"][k]) for k in raw.state_dict)

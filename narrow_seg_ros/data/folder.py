@@ -28,6 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..safe_yaml import shown
+from . import camvid_classes
 from .labels import IGNORE_INDEX
 from .pairs import PairDataset
 
@@ -78,45 +80,13 @@ class FolderSpec:
 
 CAMVID = FolderSpec(
     classes=ClassTable(
-        names=(
-            "Sky",
-            "Building",
-            "Pole",
-            "Road",
-            "Pavement",
-            "Tree",
-            "SignSymbol",
-            "Fence",
-            "Car",
-            "Pedestrian",
-            "Bicyclist",
-        ),
-        palette=(
-            (128, 128, 128),
-            (128, 0, 0),
-            (192, 192, 128),
-            (128, 64, 128),
-            (60, 40, 222),
-            (128, 128, 0),
-            (192, 128, 128),
-            (64, 64, 128),
-            (64, 0, 128),
-            (64, 64, 0),
-            (0, 128, 192),
-        ),
-        ignore_index=11,
-    ),  # fmt: skip
+        names=camvid_classes.NAMES, palette=camvid_classes.PALETTE, ignore_index=camvid_classes.IGNORE_INDEX
+    ),
     splits={split: {"images": split, "masks": f"{split}annot"} for split in ("train", "val", "test")},
 )
 
 
 _SPEC_KEYS = ("classes", "ignore_index", "image_suffix", "mask_suffix", "splits")
-
-
-def _shown(value, limit: int = 60) -> str:
-    """A value from the file as an error message shows it: repr, shortened."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
 
 
 def load_spec(path: str | Path) -> tuple[FolderSpec, Path]:
@@ -133,8 +103,8 @@ def load_spec(path: str | Path) -> tuple[FolderSpec, Path]:
         raise ValueError(f"{path}: a dataset file is a YAML mapping with classes and splits")
     unknown = [key for key in data if key not in _SPEC_KEYS]
     if unknown:
-        shown = sorted(key if isinstance(key, str) and len(key) <= 60 else _shown(key) for key in unknown)
-        raise ValueError(f"{path}: unknown keys {shown[:10]}")
+        keys = sorted(key if isinstance(key, str) and len(key) <= 60 else shown(key) for key in unknown)
+        raise ValueError(f"{path}: unknown keys {keys[:10]}")
     classes = data.get("classes")
     if not isinstance(classes, list) or not all(isinstance(c, dict) and {"name", "color"} <= c.keys() for c in classes):
         raise ValueError(f"{path}: classes must be a list of {{name: ..., color: [r, g, b]}}")
@@ -142,21 +112,21 @@ def load_spec(path: str | Path) -> tuple[FolderSpec, Path]:
     for index, entry in enumerate(classes):
         name, color = entry["name"], entry["color"]
         if name is None or isinstance(name, (dict, list)):
-            raise ValueError(f"{path}: class {index}: the name {_shown(name)} is not a string")
+            raise ValueError(f"{path}: class {index}: the name {shown(name)} is not a string")
         if not (isinstance(color, list) and len(color) == 3) or not all(
             isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in color
         ):
             raise ValueError(
-                f"{path}: class {index} ({_shown(str(name))}): color {_shown(color)} is not three integers 0..255"
+                f"{path}: class {index} ({shown(str(name))}): color {shown(color)} is not three integers 0..255"
             )
         names.append(str(name))
         palette.append(tuple(color))
     repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
     if repeated is not None:
-        raise ValueError(f"{path}: the class name {_shown(repeated)} appears twice: class names must be unique")
+        raise ValueError(f"{path}: the class name {shown(repeated)} appears twice: class names must be unique")
     ignore_index = data.get("ignore_index", IGNORE_INDEX)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise ValueError(f"{path}: ignore_index {_shown(ignore_index)} is not an integer")
+        raise ValueError(f"{path}: ignore_index {shown(ignore_index)} is not an integer")
     splits = data.get("splits")
     if not isinstance(splits, dict) or not all(
         isinstance(name, str) and isinstance(s, dict) and {"images", "masks"} <= s.keys() for name, s in splits.items()
@@ -165,11 +135,11 @@ def load_spec(path: str | Path) -> tuple[FolderSpec, Path]:
     for name, folders in splits.items():
         for key in ("images", "masks"):
             if not isinstance(folders[key], str):
-                raise ValueError(f"{path}: split {_shown(name)}: {key} {_shown(folders[key])} is not a folder name")
+                raise ValueError(f"{path}: split {shown(name)}: {key} {shown(folders[key])} is not a folder name")
     suffixes = {key: data.get(key) for key in ("image_suffix", "mask_suffix")}
     for key, value in suffixes.items():
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"{path}: {key} {_shown(value)} is not a file suffix such as .png")
+            raise ValueError(f"{path}: {key} {shown(value)} is not a file suffix such as .png")
     try:
         table = ClassTable(names=tuple(names), palette=tuple(palette), ignore_index=ignore_index)
     except ValueError as exc:
