@@ -53,6 +53,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from .data import camvid_classes
 from .ros import image_conversion as ic
 
 __all__ = [
@@ -1556,21 +1557,8 @@ def check_recording(case: RecordingCase) -> None:
 
 CONFIG_TIMEOUT_S = 2.0
 CONFIG_MAX_ALLOCATED = 64 << 20  # bytes a load may allocate (tracemalloc), whatever the file says
-CAMVID_NAMES = [
-    "Sky",
-    "Building",
-    "Pole",
-    "Road",
-    "Pavement",
-    "Tree",
-    "SignSymbol",
-    "Fence",
-    "Car",
-    "Pedestrian",
-    "Bicyclist",
-]
-CAMVID_PALETTE = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
-                  [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]  # fmt: skip
+CAMVID_NAMES = list(camvid_classes.NAMES)
+CAMVID_PALETTE = [list(color) for color in camvid_classes.PALETTE]
 
 
 @dataclass
@@ -1810,7 +1798,7 @@ def _check_groups_result(groups) -> None:
 def check_config(case: ConfigCase) -> None:
     """The ``config`` property: the loader returns a well-typed result or raises ValueError with a
     one-line message naming the file; nothing else; within CONFIG_TIMEOUT_S and CONFIG_MAX_ALLOCATED
-    (traced) whatever the file holds. ``groups`` failures are PendingFix: inference/groups.py."""
+    (traced) whatever the file holds."""
     import shutil
     import tempfile
 
@@ -1821,12 +1809,12 @@ def check_config(case: ConfigCase) -> None:
         if case.loader == "spec":
             from .data.folder import load_spec
 
-            call, check_result, where = (lambda: load_spec(path)), _check_spec_result, None
+            call, check_result = (lambda: load_spec(path)), _check_spec_result
         else:
             from .inference.groups import load_groups
 
             call = lambda: load_groups(path, CAMVID_NAMES, np.asarray(CAMVID_PALETTE, np.uint8))  # noqa: E731
-            check_result, where = _check_groups_result, "inference/groups.py load_groups"
+            check_result = _check_groups_result
         started = time.perf_counter()
         tracemalloc.start()
         try:
@@ -1860,10 +1848,7 @@ def check_config(case: ConfigCase) -> None:
             except AssertionError as err:
                 failure = f"accepted, but {err}"
         if failure is not None:
-            failure = f"{case.loader}: {failure} ({seconds:.2f} s)"
-            if where is not None:
-                raise PendingFix(where, failure)
-            raise AssertionError(failure)
+            raise AssertionError(f"{case.loader}: {failure} ({seconds:.2f} s)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -2215,44 +2200,39 @@ def _check_onnx(path: Path) -> None:
     try:
         metadata = read_onnx_metadata(path)
     except ValueError as err:
-        if str(path) not in str(err) or "\n" in str(err):
-            raise PendingFix(
-                "inference/onnx_metadata.py",
-                f"read_onnx_metadata: message does not name the file or has several lines: {str(err)[:300]!r}",
-            ) from err
+        assert str(path) in str(err) and "\n" not in str(err), (
+            f"read_onnx_metadata: message does not name the file or has several lines: {str(err)[:300]!r}"
+        )
         return
     except Exception as err:
         raise AssertionError(f"read_onnx_metadata raised {type(err).__name__}: {err}") from err
-    if not isinstance(metadata, dict):
-        raise PendingFix("inference/onnx_metadata.py", f"read_onnx_metadata returned a {type(metadata).__name__}")
+    assert isinstance(metadata, dict), f"read_onnx_metadata returned a {type(metadata).__name__}"
     from .inference.engine import Segmenter
 
-    where = "inference/engine.py Segmenter.from_onnx (or onnx_metadata.session_metadata)"
     try:
         engine = Segmenter.from_weights(path, backend="onnxruntime", device="cpu", threads=1, warmup=0)
-    except ValueError:
+    except ValueError as err:
+        assert path.name in str(err) and "\n" not in str(err), (
+            f"from_weights: message does not name the file or has several lines: {str(err)[:300]!r}"
+        )
         return
     except Exception as err:
-        raise PendingFix(
-            where, f"from_weights raised {type(err).__name__}: {' '.join(str(err).split())[:300]}"
-        ) from err
+        raise AssertionError(f"from_weights raised {type(err).__name__}: {' '.join(str(err).split())[:300]}") from err
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     outputs = session.get_outputs()  # a flipped byte can leave a graph without outputs, or of other ranks
     shape = outputs[0].shape if outputs else []  # (batch, classes, h, w) as declared
     channels = shape[1] if len(shape) >= 2 and isinstance(shape[1], int) else len(engine.class_names)
-    if len(engine.class_names) != channels:
-        raise PendingFix(
-            where, f"loaded: metadata names {len(engine.class_names)} classes, the graph outputs {channels}"
-        )
-    if engine.palette.shape != (channels, 3):
-        raise PendingFix(where, f"loaded: palette of {engine.palette.shape[0]} colors for {channels} classes")
+    assert len(engine.class_names) == channels, (
+        f"loaded: metadata names {len(engine.class_names)} classes, the graph outputs {channels}"
+    )
+    assert engine.palette.shape == (channels, 3), f"loaded: palette of {engine.palette.shape[0]} colors for {channels}"
     try:
         result = engine.segment(np.zeros((12, 20, 3), np.uint8), "rgb8", color=True, confidence=True)
     except Exception as err:
-        raise PendingFix(
-            where, f"loaded, then a frame failed: {type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        raise AssertionError(
+            f"loaded, then a frame failed: {type(err).__name__}: {' '.join(str(err).split())[:300]}"
         ) from err
     assert result.mask.shape == (12, 20)
 
@@ -2262,8 +2242,7 @@ def check_weights(case: WeightsCase) -> None:
     and ranges an engine uses, or raises ValueError naming the file in one line; ``build_model`` of
     a loaded one gives the network or ValueError; nothing else. An .onnx: ``read_onnx_metadata`` gives
     a dict or ValueError naming the file; ``Segmenter.from_weights`` refuses with ValueError or gives
-    an engine whose class names and palette match the graph's outputs and that segments a frame.
-    The .onnx checks are PendingFix: their fixes are in inference/ (docs/reliability.md)."""
+    an engine whose class names and palette match the graph's outputs and that segments a frame."""
     import shutil
     import tempfile
 
@@ -2294,21 +2273,13 @@ TARGETS = {
 
 class PendingFix(AssertionError):
     """A failure whose fix belongs to a file outside this fuzzing work (``where``; docs/reliability.md,
-    "Pending fixes"). Campaigns count these apart from failures and CI's properties let them pass
-    (``allow_pending``); test_fuzz.py holds each one's minimal case as a strict xfail, which turns
-    into a failure the day the fix lands, to remove the entry."""
+    "Pending fixes"): a check raises it to have campaigns count the failure apart, by kind, rather
+    than shrink it; a strict xfail in test_fuzz.py then holds its minimal case. None is raised
+    while nothing is pending."""
 
     def __init__(self, where: str, message: str):
         super().__init__(f"pending fix in {where}: {message}")
         self.where = where
-
-
-def allow_pending(check, case) -> None:
-    """``check(case)``, with a PendingFix let through (CI: a known failure whose fix is elsewhere)."""
-    try:
-        check(case)
-    except PendingFix:
-        pass
 
 
 @dataclass

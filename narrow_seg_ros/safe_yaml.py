@@ -25,6 +25,13 @@ MAX_NODES = 100_000  # scalars and collections with every alias expanded; 255 cl
 _Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's events where PyYAML has it: 10x faster
 
 
+def shown(value, limit: int = 60) -> str:
+    """A value read from a file (YAML, an .onnx's JSON metadata) as an error message shows it: its
+    repr, cut short, so that a 3000-character name or a nested list keeps the message to one line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
+
+
 def check_yaml(text: str, *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
     """ValueError if ``text`` nests deeper than ``max_depth``, or expands (aliases, merge keys) to
     more than ``max_nodes`` nodes, or has an alias inside its own anchor; a YAML syntax error is

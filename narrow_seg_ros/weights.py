@@ -9,7 +9,6 @@ metadata. Writes are atomic (temporary file + ``os.replace``).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_path
+from .inference.onnx_metadata import contract_problem
 from .models import build_model, model_label
 
 FORMAT = "narrow_seg_ros.weights/1"
@@ -79,9 +79,6 @@ def save_weights(weights: Weights, path: str | os.PathLike) -> None:
     atomic_torch_save(weights.to_dict(), path)
 
 
-MAX_INPUT_SIDE = 8192  # pixels per side of the network input (image_conversion.MAX_PIXELS is 8192 x 8192)
-
-
 def _one_line(exc: BaseException, with_type: bool = True, limit: int = 300) -> str:
     """An exception as one line of plain text: torch's run over several lines, with terminal colours."""
     text = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
@@ -89,50 +86,17 @@ def _one_line(exc: BaseException, with_type: bool = True, limit: int = 300) -> s
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
-def _shown(value, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({type(value).__name__})"
-
-
-def _is_int(value, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _is_finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _field_problem(data: dict) -> str | None:
-    """What is wrong with the fields of a loaded weights dict, or None: the types an engine relies on."""
-    model, options, names = data["model"], data.get("model_options", {}), data["class_names"]
-    if not isinstance(model, str) or not model:
-        return f"model {_shown(model)} is not a model name"
-    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
-        return f"model_options {_shown(options)} is not a mapping of option names"
-    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
-        return f"class_names {_shown(names)} is not a list of names"
-    if len(names) > 255:
-        return f"{len(names)} classes: at most 255 fit a mask (255 is unlabeled)"
-    palette = data["palette"]
-    if not isinstance(palette, (list, tuple)) or len(palette) != len(names):
-        return "palette must have one RGB triple per class"
-    if not all(isinstance(c, (list, tuple)) and len(c) == 3 and all(_is_int(v, 0, 255) for v in c) for c in palette):
-        return "palette must have one RGB triple per class, each 0..255"
-    mean, std = data["mean"], data["std"]
-    if not all(isinstance(v, (list, tuple)) and len(v) == 3 and all(map(_is_finite, v)) for v in (mean, std)):
-        return "mean/std must be 3 values each, std > 0"
-    if min(std) <= 0:
-        return "mean/std must be 3 values each, std > 0"
-    size = data["input_size"]
-    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(v, 1, MAX_INPUT_SIDE) for v in size):
-        return f"input_size {_shown(size)} is not [height, width] of 1..{MAX_INPUT_SIDE} pixels"
+    """What is wrong with the fields of a loaded weights dict, or None: the contract's fields as an
+    exported .onnx's metadata has them (one check for both), and the state dict."""
+    problem = contract_problem(data)
+    if problem is not None:
+        return problem
     state = data["state_dict"]
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         return "state_dict is not a mapping of parameter names to tensors"
-    if not isinstance(data.get("metadata", {}), dict):
-        return f"metadata {_shown(data.get('metadata'))} is not a mapping"
     return None
 
 

@@ -29,7 +29,6 @@ from narrow_seg_ros.fuzz import (
     ImageCase,
     RecordingCase,
     WeightsCase,
-    allow_pending,
     camera_info_cases,
     check_camera_info,
     check_compressed,
@@ -317,9 +316,7 @@ def test_fuzz_command_runs_a_campaign():
 # ===================================================================================================
 # The issue "Hostile input": camera_info, recordings, YAML files, weights. Each property runs with a
 # small derandomized budget; each @example and plain test below is a failure a campaign (or the
-# measurement quoted) found before the fix. Failures whose fix lies in files being rewritten
-# elsewhere are PendingFix: the CI properties let them pass (allow_pending) and a strict xfail
-# holds each minimal case (docs/reliability.md, "Pending fixes").
+# measurement quoted) found before the fix.
 
 INFO = "rosbag2_bagfile_information"
 
@@ -481,7 +478,7 @@ def test_infer_on_a_mangled_recording_exits_2_with_one_line_and_leaves_nothing(t
     case=ConfigCase("spec", b"classes: [{name: a, color: [1, 2, 3]}]\nsplits: {}\nignore_index: [1]\n", ["document"])
 )
 def test_config_property(case):
-    allow_pending(check_config, case)
+    check_config(case)
 
 
 def test_yaml_guard_counts_aliases_and_depth():
@@ -495,13 +492,11 @@ def test_yaml_guard_counts_aliases_and_depth():
     assert check_yaml("x: [") is None  # syntax errors: left to the loader
 
 
-@pytest.mark.xfail(strict=True, reason="pending fix in inference/groups.py (docs/reliability.md, Pending fixes)")
 @pytest.mark.parametrize("attack", ["alias bomb as a group's classes", "nested 100000 deep", "tabs", "merge-key bomb"])
 def test_groups_refuse_hostile_yaml_with_a_clear_error(attack):
     check_config(ConfigCase("groups", config_attacks("groups")[attack].encode(), [attack]))
 
 
-@pytest.mark.xfail(strict=True, reason="pending fix in inference/groups.py (docs/reliability.md, Pending fixes)")
 @pytest.mark.parametrize(
     "text",
     [
@@ -514,12 +509,35 @@ def test_groups_refuse_wrong_types_with_a_clear_error(text):
     check_config(ConfigCase("groups", text.encode(), ["document"]))
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("groups:\n  - {name: a, classes: 5}\n", r"group 'a': classes 5 is not a list of class names"),
+        ("groups:\n  - {name: a, classes: [Road], color: [300, 0, 0]}\n", r"color \[300, 0, 0\] is not three integers"),
+        ("groups:\n  - {name: [a], classes: [Road]}\n", r"group 0: name \['a'\] is not a name"),
+        ("groups:\n" + "".join(f"  - {{name: g{i}}}\n" for i in range(255)), r"255 groups, over the 254 a mask holds"),
+        ("groups: [{name: a}, {name: a}]\n", r"group 1: the name 'a' appears twice"),
+        ("groups:\n  - {name: a\n", r"not valid YAML: while parsing a flow mapping"),
+    ],
+)
+def test_groups_errors_name_the_field(tmp_path, text, message):
+    from narrow_seg_ros.inference.groups import load_groups
+
+    path = tmp_path / "groups.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: .*{message}"):
+        load_groups(path, CAMVID_NAMES, np.asarray(CAMVID_PALETTE, np.uint8))
+
+
 @CI
 @given(case=weights_cases())
 # a flipped byte left the graph without outputs: the property's own IndexError (the engine loads it)
 @example(case=WeightsCase("onnx", _flipped(onnx_model_bytes(fixed=(32, 48)), 267, 3), ["flip"]))
+# a dimension name of the graph's input made not UTF-8: UnicodeDecodeError not naming the file,
+# raised when the engine asked onnxruntime for the input's shape
+@example(case=WeightsCase("onnx", _flipped(onnx_model_bytes(), 250, 7), ["flip"]))
 def test_weights_property(case):
-    allow_pending(check_weights, case)
+    check_weights(case)
 
 
 @pytest.mark.parametrize(
@@ -576,7 +594,6 @@ def test_a_state_dict_of_another_network_is_a_value_error(tmp_path):
         load_weights(path).build_model()
 
 
-@pytest.mark.xfail(strict=True, reason="pending fix in inference/onnx_metadata.py and engine.py (docs/reliability.md)")
 @pytest.mark.parametrize(
     "recipe",
     [
@@ -593,3 +610,30 @@ def test_onnx_whose_metadata_lies_is_refused_at_load(recipe):
     if recipe.get("classes") == 19:
         recipe = {**recipe, "metadata": {"class_names": CAMVID_NAMES, "palette": CAMVID_PALETTE}}
     check_weights(WeightsCase("onnx", onnx_model_bytes(**recipe), [recipe]))
+
+
+@pytest.mark.parametrize(
+    "recipe, message",
+    [
+        (
+            dict(classes=19, metadata={"class_names": CAMVID_NAMES, "palette": CAMVID_PALETTE}),
+            r"metadata names 11 classes, the graph outputs 19",
+        ),
+        (dict(metadata={"input_multiple": 0}), r"metadata: input_multiple 0 is not a positive int"),
+        (dict(metadata={"std": [0.5, 0.0, 0.5]}), r"metadata: mean/std must be 3 values each, std > 0"),
+        (dict(metadata={"input_size": [10**6, 10**6]}), r"input_size \[1000000, 1000000\] is not \[height, width\]"),
+        (dict(metadata={"palette": [[1, 2, 3]]}), r"palette must have one RGB triple per class"),
+        (dict(raw_metadata="[1, 2]"), r"metadata is a JSON list, not an object"),
+        (dict(raw_metadata="{class_names: [Road]"), r"metadata is not JSON: JSONDecodeError: Expecting"),
+        (dict(raw_metadata="{}"), r"metadata lacks model, class_names, palette, mean, std, input_size, output_stride"),
+    ],
+)
+def test_onnx_metadata_errors_name_the_file_and_the_field(tmp_path, recipe, message):
+    """The checks .pt weights have (weights.load_weights), for the metadata of an .onnx."""
+    from narrow_seg_ros.inference.engine import Segmenter
+
+    path = tmp_path / "lying.onnx"
+    path.write_bytes(onnx_model_bytes(**recipe))
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: .*{message}") as raised:
+        Segmenter.from_weights(path, backend="onnxruntime", device="cpu", threads=1, warmup=0)
+    assert "\n" not in str(raised.value)

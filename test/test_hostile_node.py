@@ -27,7 +27,7 @@ from conftest import REPO, stop
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 from test_node import Collector  # noqa: E402
 
 from narrow_seg_ros.fuzz import png_bytes  # noqa: E402
@@ -251,12 +251,11 @@ def test_a_flood_of_bad_frames_is_counted_logged_and_leaks_nothing(node_and_topi
     assert not any("Traceback" in line for line in log)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="pending fix: seg_node silences OpenCV's log (docs/reliability.md, Pending fixes)"
-)
 def test_decoder_warnings_are_not_logged_per_frame(node_and_topics):
-    """OpenCV logs a WARN line (and libpng an error line) for every truncated PNG it is given: the
-    node's own 'dropped invalid frame' is throttled, these are not (544 lines for 10,000 bad frames)."""
+    """OpenCV logged a WARN line (and libpng an error line) for every truncated PNG it was given,
+    unthrottled beside the node's own 'dropped invalid frame' (544 lines for 10,000 bad frames): the
+    node silences OpenCV's log, and compressed_to_rgb refuses a PNG whose chunks are cut or damaged
+    before libpng sees it."""
     node, collect, statuses, pubs, log = node_and_topics
     frames, sent = Flood(), {c: int(counters(statuses)[c]["received"]) for c in CAMERAS}
     before = len(log)
@@ -268,3 +267,72 @@ def test_decoder_warnings_are_not_logged_per_frame(node_and_topics):
     time.sleep(0.5)
     decoders = [line for line in log[before:] if DECODER_LOG.search(line)]
     assert len(decoders) <= 2, f"{len(decoders)} lines from OpenCV's decoders for 100 truncated PNGs: {decoders[:3]}"
+
+
+def test_a_camera_info_that_cannot_be_scaled_skips_only_itself(node_and_topics, ros):
+    """A camera_info scale_camera_info refuses used to stop the frame's later outputs and count as
+    failed, with a traceback: the mask goes out, the camera_info is skipped, counted as
+    invalid_camera_info and logged as one warning line. And the frame's size reaches the scaling: a
+    binned camera_info without ROI (REP 104: 192x128 binned 2x2 for a 96x64 image) is read as
+    such, where the camera_info's own size was taken for the image's before (K[0] 50, not 100)."""
+    node, collect, statuses, pubs, log = node_and_topics
+    infos = []
+    info_pub = ros.create_publisher(CameraInfo, "/raw/camera_info", QoSProfile(depth=10))
+    info_sub = ros.create_subscription(CameraInfo, "/seg_node/raw/camera_info", infos.append, QoSProfile(depth=10))
+    frames, before = Flood(), len(log)
+    try:
+        assert collect.spin_until(lambda: info_sub.get_publisher_count() and info_pub.get_subscription_count(), 30)
+        bad = CameraInfo(width=96, height=64, k=[float("nan")] * 9)
+        k = [200.0, 0.0, 96.0, 0.0, 200.0, 64.0, 0.0, 0.0, 1.0]
+        binned = CameraInfo(width=192, height=128, binning_x=2, binning_y=2, k=k)
+        for frame_id, info in (("bad_info", bad), ("binned_info", binned)):
+            info_pub.publish(info)
+            collect.spin_until(lambda: False, 0.5)  # the camera_info before the frame it goes with
+            frame = frames.good("raw", 0)
+            frame.header.frame_id = frame_id
+            pubs["raw"].publish(frame)
+            masks = collect.msgs["/seg_node/raw/mask"]
+            served_here = collect.spin_until(lambda f=frame_id, ms=masks: any(m.header.frame_id == f for m in ms), 30)
+            assert served_here, f"no mask for {frame_id}: {''.join(log[before:])[-2000:]}"
+        assert collect.spin_until(lambda: any(i.header.frame_id == "binned_info" for i in infos), 10)
+    finally:
+        ros.destroy_subscription(info_sub)
+        ros.destroy_publisher(info_pub)
+    assert not [i for i in infos if i.header.frame_id == "bad_info"], "a camera_info of NaN was published"
+    binned = next(i for i in infos if i.header.frame_id == "binned_info")
+    assert (binned.width, binned.height) == (96, 64) and binned.k[0] == pytest.approx(100.0), binned
+    collect.spin_until(lambda: int(counters(statuses)["raw"].get("invalid_camera_info", 0)) >= 1, 10)
+    raw = counters(statuses)["raw"]
+    assert int(raw["invalid_camera_info"]) >= 1 and int(raw["failed"]) == 0, raw
+    warnings = [line for line in log[before:] if "published without camera_info" in line]
+    assert len(warnings) == 1 and "K[0] is nan" in warnings[0], log[before:]
+    assert not any("Traceback" in line for line in log[before:])
+
+
+def test_a_reference_camera_info_of_2_to_the_32_is_refused():
+    """output_size=reference took the reference camera_info's width x height unchecked: 2^32-1 x
+    2^32-1 asked the engine for masks of that size on every frame. Now its fields are checked and
+    its size bounded by max_image_pixels; the frame waits (LookupError: counted as dropped)."""
+    from types import SimpleNamespace
+
+    from narrow_seg_ros.ros.seg_node import SegNode
+
+    def reference_size(info):
+        camera = SimpleNamespace(
+            reference_info=info, reference_topic="/ref/camera_info", stats={"invalid_camera_info": 0}
+        )
+        node = SimpleNamespace(rules=SimpleNamespace(output_size="reference"), params={"max_image_pixels": 8192 * 8192})
+        try:
+            return SegNode._reference_size(node, camera), camera.stats["invalid_camera_info"]
+        except LookupError as exc:
+            return str(exc), camera.stats["invalid_camera_info"]
+
+    huge, count = reference_size(CameraInfo(width=2**32 - 1, height=2**32 - 1))
+    assert count == 1 and huge == (
+        "the camera_info on /ref/camera_info cannot size the outputs: it describes 4294967295x4294967295 (width x "
+        "height), 18446744065119617025 pixels, over the limit of 67108864 (max_image_pixels)"
+    )
+    message, count = reference_size(CameraInfo(width=640, height=480, binning_x=1000))
+    assert count == 1 and "binning 1000x1 is larger than its size 640x480" in message
+    assert reference_size(CameraInfo(width=640, height=480)) == ((480, 640), 0)
+    assert reference_size(None)[0].startswith("no camera_info on /ref/camera_info yet")

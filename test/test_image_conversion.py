@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from narrow_seg_ros.ros.image_cdr import compressed_cdr, image_cdr, is_little_endian_cdr, read_header, read_image
 from narrow_seg_ros.ros.image_conversion import (
     RGB_SOURCE_ENCODINGS,
     ImageConversionError,
@@ -426,3 +429,78 @@ def test_numpy_to_compressed_validates_format_and_encoding():
         numpy_to_compressed(np.zeros((4, 4), np.uint16), "mono16", fmt="jpeg")
     with pytest.raises(ImageConversionError, match=r"rgb8 needs dtype uint8, got float32"):
         numpy_to_compressed(np.zeros((4, 4, 3), np.float32), "rgb8")
+
+
+# ---------------------------------------------------------------------------------------------------
+# serialized form (image_cdr): what the node publishes and reads in place
+
+CDR_ENCODINGS = {"mono8": (1, np.uint8), "rgb8": (3, np.uint8), "bgra8": (4, np.uint8), "mono16": (1, np.uint16),
+                 "yuv422": (2, np.uint8), "32FC1": (1, np.float32)}  # fmt: skip
+# every frame_id length mod 4 (and none): the fields after it move through every alignment
+FRAME_IDS = ["", "a", "ab", "abc", "abcd", "camera_front_optical_frame"]
+
+
+def stamped(frame_id: str) -> Header:
+    return Header(stamp=Time(sec=1_700_000_123, nanosec=987_654_321), frame_id=frame_id)
+
+
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+@pytest.mark.parametrize("encoding", sorted(CDR_ENCODINGS))
+def test_image_cdr_deserializes_to_the_message_path(encoding, frame_id):
+    channels, dtype = CDR_ENCODINGS[encoding]
+    pixels = random_pixels(channels, dtype, height=5, width=6)
+    built = deserialize_message(image_cdr(pixels, encoding, stamped(frame_id)), Image)
+    assert built == numpy_to_image(pixels, encoding, stamped(frame_id))
+
+
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+def test_compressed_cdr_deserializes_to_the_message_path(frame_id):
+    mask = RNG.integers(0, 12, (7, 9), dtype=np.uint8)
+    built = deserialize_message(compressed_cdr(mask, "mono8", "png", stamped(frame_id)), CompressedImage)
+    assert built == numpy_to_compressed(mask, "mono8", "png", stamped(frame_id))
+
+
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+@pytest.mark.parametrize("encoding", ["bgr8", "rgb8", "mono8", "bayer_rggb8", "mono16"])
+def test_read_image_gives_the_deserialized_message_in_place(encoding, frame_id):
+    channels, dtype = LAYOUTS[encoding]
+    data = serialize_message(numpy_to_image(random_pixels(channels, dtype), encoding, stamped(frame_id)))
+    view, msg = read_image(data), deserialize_message(data, Image)
+    assert (view.header, view.height, view.width, view.encoding, view.is_bigendian, view.step) == (
+        msg.header, msg.height, msg.width, msg.encoding, msg.is_bigendian, msg.step)  # fmt: skip
+    assert bytes(view.data) == bytes(msg.data)
+    # the engine gets the same pixels (hence the same masks), without a copy for rgb8/bgr8
+    (ours, our_order), (theirs, their_order) = image_to_rgb(view), image_to_rgb(msg)
+    assert our_order == their_order and ours.tobytes() == theirs.tobytes()
+    if encoding in ("rgb8", "bgr8"):
+        assert np.shares_memory(ours, np.frombuffer(data, np.uint8))
+    assert read_header(data) == msg.header
+
+
+def test_read_image_refuses_bytes_that_are_not_an_image():
+    data = serialize_message(numpy_to_image(random_pixels(3, np.uint8), "rgb8", stamped("cam")))
+    for broken in (data[:30], data[:-1], b"\x00\x01\x00\x00" + bytes(8) + b"\xff\xff\xff\x7f"):
+        with pytest.raises(ImageConversionError, match="cannot deserialize an Image message"):
+            read_image(broken)
+    no_nul = bytearray(data)
+    no_nul[19] = ord("x")  # frame_id "cam" (length at byte 12, text at 16) loses its NUL
+    with pytest.raises(ImageConversionError, match="lacks its terminating NUL"):
+        read_image(bytes(no_nul))
+    assert not is_little_endian_cdr(b"\x00\x00\x00\x00" + data[4:])  # big endian: rclpy's deserializer reads it
+
+
+def test_masks_are_the_same_through_the_serialized_path(tmp_path):
+    """The node's masks from a frame read in place equal those from rclpy's message of that frame."""
+    from conftest import make_weights
+
+    from narrow_seg_ros.inference.engine import Segmenter
+
+    engine = Segmenter.from_weights(
+        make_weights(tmp_path / "w.pt", input_size=(64, 128)), backend="torch", device="cpu"
+    )
+    frame = RNG.integers(0, 256, (96, 160, 3), dtype=np.uint8)
+    data = serialize_message(numpy_to_image(frame, "bgr8", stamped("cam")))
+    ours = engine.segment(*image_to_rgb(read_image(data)), confidence=True)
+    theirs = engine.segment(*image_to_rgb(deserialize_message(data, Image)), confidence=True)
+    assert ours.mask.tobytes() == theirs.mask.tobytes()
+    assert ours.confidence.tobytes() == theirs.confidence.tobytes()

@@ -1,14 +1,18 @@
 """``narrow-seg bench-node``: the node's end-to-end latency against the engine's own time.
 
-Starts ``seg_node`` as a separate process, publishes frames one at a time from this process
-(each only after the previous mask came back, so nothing queues or drops) and measures publish →
-mask-received latency. The same frames then go through the engine in this process, alone on the
-machine, for the engine's own time. The difference is what ROS costs: message conversion,
-serialisation and transport both ways.
+Starts ``seg_node`` as a separate process and publishes frames one at a time from this process
+(each only after the previous frame's outputs came back, so nothing queues or drops), measuring
+publish → output-received latency with only the outputs of one ``--outputs`` set subscribed. Each
+frame then goes through the engine in this process, with the node idle, for the engine's own time
+on that frame: the per-frame difference is what ROS costs (receiving, converting, building and
+publishing the outputs, transport both ways), and pairing frame by frame keeps the other load on
+a shared machine out of it. Frames are serialized before the clock starts, as a camera driver does
+its own serialization; outputs are timed on arrival, before anything reads them.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import time
@@ -17,17 +21,50 @@ import numpy as np
 
 from ..resources import DEMO_MODEL, SHIPPED_MODELS
 from ..sizes import parse_hw
-from .common import int_at_least, print_json, street_frames
+from .common import int_at_least, print_json, print_table, street_frames
 
 FRAMES = 4
+WARMUP = 3
+# --outputs name → (the node's topic, compressed or not, the engine options that output needs)
+OUTPUTS = {
+    "mask": ("mask", False, {}),
+    "mask_png": ("mask/compressed", True, {}),
+    "color": ("color_mask", False, {"color": True}),
+    "overlay": ("overlay", False, {"overlay": True}),
+    "confidence": ("confidence", False, {"confidence": True}),
+}
+
+
+def output_set(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in OUTPUTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"outputs {text!r}: choose from {', '.join(OUTPUTS)} (comma-separated)")
+    return names
+
+
+def output_size(text: str) -> str:
+    """An output_size the engine in this process can apply too (reference follows a topic)."""
+    from ..inference.rules import parse_output_size
+
+    if parse_output_size(text) == "reference":
+        raise argparse.ArgumentTypeError(
+            "output_size reference follows a camera_info topic: use camera, network or WxH"
+        )
+    return text
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench-node", help="seg_node publish→mask latency vs the engine alone")
+    p = sub.add_parser("bench-node", help="seg_node publish→output latency vs the engine alone")
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
     p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--backend", default="auto")
-    p.add_argument("--size", type=parse_hw, default=(1024, 2048), help="camera frame HxW")
+    p.add_argument("--size", type=parse_hw, nargs="+", default=[(1024, 2048)], help="camera frame HxW, one row each")
+    p.add_argument("--outputs", type=output_set, nargs="+", default=[("mask",)],
+                   help=f"sets of outputs subscribed together, one row each: comma-separated of {', '.join(OUTPUTS)}")  # fmt: skip
+    p.add_argument(
+        "--output-size", type=output_size, default="camera", help="the node's output_size: camera, network or WxH"
+    )
     p.add_argument("--frames", type=int_at_least(1), default=30)
     p.add_argument("--encoding", default="bgr8", choices=("bgr8", "rgb8"))
     p.add_argument("--json", action="store_true")
@@ -36,81 +73,137 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
 
     from ..inference.engine import Segmenter
     from ..resources import shipped_weights
-    from ..ros.image_conversion import numpy_to_image
-    from ..ros.runtime import keep_dds_on_this_host, seg_node_command
+    from ..ros.runtime import keep_dds_on_this_host, reuse_frame_memory, seg_node_command
 
     keep_dds_on_this_host()
+    reuse_frame_memory()  # this process takes the outputs as the node takes frames
     weights = args.weights or str(shipped_weights(args.model))
-    frames = [
-        np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f for f in street_frames(args.size, FRAMES)
-    ]
-    cmd = seg_node_command(
-        f"weights:={weights}",
-        f"backend:={args.backend}",
-        "qos_reliability:=reliable",
-        "publish_color:=false",
-        "publish_overlay:=false",
-    )
+    cmd = seg_node_command(f"weights:={weights}", f"backend:={args.backend}", "qos_reliability:=reliable",
+                           "publish_color:=true", "publish_overlay:=true", "publish_confidence:=true",
+                           "log_period:=0.0", f"output_size:={args.output_size}")  # fmt: skip
     node_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    engine = Segmenter.from_weights(weights, backend=args.backend)
     rclpy.init()
-    node = rclpy.create_node("bench_node_client")
-    qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-    pub = node.create_publisher(Image, "image", qos)
-    arrivals: dict[str, float] = {}
-    node.create_subscription(
-        Image, "/seg_node/mask", lambda m: arrivals.setdefault(m.header.frame_id, time.perf_counter()), qos
-    )
-    latencies = []
+    client = _Client(rclpy.create_node("bench_node_client"), node_proc)
+    rows = []
     try:
-        deadline = time.monotonic() + 180
-        while pub.get_subscription_count() == 0 or node.count_publishers("/seg_node/mask") == 0:
-            if node_proc.poll() is not None or time.monotonic() > deadline:
-                raise ValueError(f"seg_node did not start:\n{node_proc.stderr.read()[-2000:]}")
-            rclpy.spin_once(node, timeout_sec=0.2)
-        time.sleep(1.0)
-        for i in range(args.frames + 3):  # the first 3 are warm-up
-            msg = numpy_to_image(frames[i % FRAMES], args.encoding)
-            msg.header.frame_id = f"f{i}"
-            msg.header.stamp = node.get_clock().now().to_msg()
-            sent = time.perf_counter()
-            pub.publish(msg)
-            until = time.monotonic() + 30
-            while msg.header.frame_id not in arrivals and time.monotonic() < until:
-                rclpy.spin_once(node, timeout_sec=0.01)
-            if msg.header.frame_id not in arrivals:
-                raise ValueError(f"no mask for frame {i} within 30 s")
-            if i >= 3:
-                latencies.append((arrivals[msg.header.frame_id] - sent) * 1e3)
+        for size in args.size:
+            frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f
+                      for f in street_frames(size, FRAMES)]  # fmt: skip
+            for outputs in args.outputs:
+                rows.append(_measure(client, engine, frames, outputs, args))
     finally:
-        node.destroy_node()
+        client.node.destroy_node()
         rclpy.try_shutdown()
         node_proc.terminate()
         node_proc.wait(timeout=15)
+    _report(rows, args.json)
+    return 0
 
-    engine = Segmenter.from_weights(weights, backend=args.backend)
-    engine_ms = []
-    for i in range(args.frames):
-        engine_ms.append(engine.segment(frames[i % FRAMES], args.encoding).timings["total_ms"])
-    row = {
-        "size": f"{args.size[0]}x{args.size[1]}",
+
+class _Client:
+    """The camera and the output subscriber: publishes serialized frames, stamps outputs on arrival."""
+
+    def __init__(self, node, node_proc):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self.node, self.node_proc = node, node_proc
+        self.qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        self.pub = node.create_publisher(Image, "image", self.qos)
+        self.subscriptions: list = []
+        self.arrivals: dict[tuple[str, str], float] = {}
+        self.count = 0
+
+    def subscribe(self, outputs: tuple[str, ...]) -> None:
+        """Only ``outputs`` subscribed (the node computes nothing else), each stamped on arrival."""
+        from sensor_msgs.msg import CompressedImage, Image
+
+        from ..ros.image_cdr import read_header
+
+        old, self.subscriptions = self.subscriptions, []
+        for name in outputs:
+            topic, compressed, _ = OUTPUTS[name]
+
+            def arrived(data, name=name):
+                now = time.perf_counter()
+                self.arrivals.setdefault((name, read_header(data).frame_id), now)
+
+            kind = CompressedImage if compressed else Image
+            self.subscriptions.append(self.node.create_subscription(kind, f"/seg_node/{topic}", arrived, self.qos, raw=True))  # fmt: skip
+        for subscription in old:
+            self.node.destroy_subscription(subscription)
+        self._wait_for_node()
+
+    def _wait_for_node(self, timeout: float = 180) -> None:
+        import rclpy
+
+        deadline = time.monotonic() + timeout
+        while self.pub.get_subscription_count() == 0 or any(s.get_publisher_count() == 0 for s in self.subscriptions):
+            if self.node_proc.poll() is not None or time.monotonic() > deadline:
+                raise ValueError(f"seg_node did not start:\n{self.node_proc.stderr.read()[-2000:]}")
+            rclpy.spin_once(self.node, timeout_sec=0.2)
+        time.sleep(1.0)  # the node's own view of the new subscriptions
+
+    def round_trip(self, frame: np.ndarray, encoding: str, outputs: tuple[str, ...]) -> float:
+        """Publish one frame; ms until every output of it arrived."""
+        import rclpy
+        from std_msgs.msg import Header
+
+        from ..ros.image_cdr import image_cdr
+
+        self.count += 1
+        frame_id = f"f{self.count}"
+        data = image_cdr(frame, encoding, Header(stamp=self.node.get_clock().now().to_msg(), frame_id=frame_id))
+        sent = time.perf_counter()
+        self.pub.publish(data)
+        until = time.monotonic() + 30
+        while not all((o, frame_id) in self.arrivals for o in outputs):
+            if time.monotonic() > until:
+                raise ValueError(f"no {', '.join(outputs)} for frame {frame_id} within 30 s")
+            rclpy.spin_once(self.node, timeout_sec=0.01)
+        return (max(self.arrivals.pop((o, frame_id)) for o in outputs) - sent) * 1e3
+
+
+def _measure(client: _Client, engine, frames: list, outputs: tuple[str, ...], args) -> dict:
+    from ..inference.rules import parse_output_size
+
+    client.subscribe(outputs)
+    options = {k: v for name in outputs for k, v in OUTPUTS[name][2].items()}
+    options["output_size"] = parse_output_size(args.output_size)
+    latencies, engine_ms = [], []
+    for i in range(WARMUP + args.frames):
+        frame = frames[i % FRAMES]
+        latency = client.round_trip(frame, args.encoding, outputs)
+        if i >= WARMUP:
+            latencies.append(latency)
+            engine_ms.append(engine.segment(frame, args.encoding, **options).timings["total_ms"])
+    overhead = np.subtract(latencies, engine_ms)
+    p50 = lambda xs: round(float(np.median(xs)), 2)  # noqa: E731
+    p99 = lambda xs: round(float(np.percentile(xs, 99)), 2)  # noqa: E731
+    return {
+        "size": f"{frames[0].shape[0]}x{frames[0].shape[1]}",
+        "outputs": ",".join(outputs),
+        "output_size": args.output_size,
         "backend": engine.describe(),
         "frames": args.frames,
-        "node_latency_ms_p50": round(float(np.median(latencies)), 2),
-        "node_latency_ms_p99": round(float(np.percentile(latencies, 99)), 2),
-        "engine_ms_p50": round(float(np.median(engine_ms)), 2),
+        "node_latency_ms_p50": p50(latencies),
+        "node_latency_ms_p99": p99(latencies),
+        "engine_ms_p50": p50(engine_ms),
+        "ros_overhead_ms_p50": p50(overhead),
+        "ros_overhead_ms_p99": p99(overhead),
     }
-    row["ros_overhead_ms_p50"] = round(row["node_latency_ms_p50"] - row["engine_ms_p50"], 2)
-    if args.json:
-        print_json(row)
-    else:
-        print(json.dumps(row, indent=2))
-        print(
-            f"publish → mask {row['node_latency_ms_p50']:.1f} ms (p99 {row['node_latency_ms_p99']:.1f}) vs engine "
-            f"{row['engine_ms_p50']:.1f} ms: ROS adds {row['ros_overhead_ms_p50']:.1f} ms"
-        )
-    return 0
+
+
+def _report(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
+    print(json.dumps(rows, indent=2))
+    columns = [("size", "size"), ("outputs", "outputs"), ("output_size", "output_size"), ("node_latency_ms_p50", "publish→out p50 ms"),
+               ("node_latency_ms_p99", "p99 ms"), ("engine_ms_p50", "engine p50 ms"),
+               ("ros_overhead_ms_p50", "ROS adds p50 ms"), ("ros_overhead_ms_p99", "ROS adds p99 ms")]  # fmt: skip
+    print_table(rows, columns)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..devices import cuda_index
+from .onnx_metadata import one_line
 
 log = logging.getLogger("narrow_seg_ros.inference")
 
@@ -66,13 +67,12 @@ class OnnxRuntimeBackend:
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...): a bad file
-            raise ValueError(f"{onnx_path}: onnxruntime cannot load it: {exc}") from exc
-        graph_input = self.session.get_inputs()[0]
-        self.input_name = graph_input.name
-        self.takes_uint8 = graph_input.type == "tensor(uint8)"
+            raise ValueError(f"{onnx_path}: onnxruntime cannot load it: {one_line(exc)}") from exc
+        self.input_name, input_type, shape = graph_input(self.session, onnx_path)
+        self.takes_uint8 = input_type == "tensor(uint8)"
         # a graph exported with a fixed batch runs several cameras' frames one call each
-        self.max_batch = graph_input.shape[0] if isinstance(graph_input.shape[0], int) else None
-        spatial = graph_input.shape[1:3] if self.takes_uint8 else graph_input.shape[2:4]
+        self.max_batch = shape[0] if isinstance(shape[0], int) else None
+        spatial = shape[1:3] if self.takes_uint8 else shape[2:4]
         self.spatial_size = tuple(spatial) if all(isinstance(v, int) for v in spatial) else None  # None: free
         self.provider = self.session.get_providers()[0]
         self.fp16 = fp16
@@ -99,6 +99,20 @@ class OnnxRuntimeBackend:
         if built:
             return f" (TensorRT engine built in {self.first_call_s:.1f} s, cached in {self.trt_cache})"
         return f" (TensorRT engine cache hit in {self.trt_cache}, first run {self.first_call_s:.2f} s)"
+
+
+def graph_input(session, onnx_path) -> tuple[str, str, list]:
+    """(name, type, shape) of the graph's image input; ValueError naming the file for a damaged graph
+    that onnxruntime still loads: no input, not 4 dimensions, or names that are not UTF-8 (which
+    onnxruntime decodes only when they are asked for)."""
+    try:
+        inputs = session.get_inputs()
+        described = (inputs[0].name, inputs[0].type, inputs[0].shape) if inputs else None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{onnx_path}: the graph's input is damaged: {one_line(exc)}") from exc
+    if described is None or len(described[2]) != 4:
+        raise ValueError(f"{onnx_path}: the graph's input is not a batch of images (4 dimensions)")
+    return described
 
 
 TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"

@@ -169,14 +169,15 @@ class Segmenter:
         on onnxruntime, without torch. Device and input size resolve as for ``.pt`` weights:
         ``auto`` is CUDA where onnxruntime has a CUDA provider; ``input_size`` needs a graph with
         free spatial axes (``narrow-seg export --dynamic``) unless it is the graph's own."""
-        from .onnx_metadata import session_metadata
+        from .onnx_metadata import check_output_channels, session_metadata
 
         if backend not in ("auto", "onnxruntime"):
             raise ValueError(f"an .onnx file runs on the onnxruntime backend, not {backend!r}")
         _set_threads(threads)
         _, device = _resolve("onnxruntime", device, cuda_usable=onnx_cuda_usable)
         engine_backend = OnnxRuntimeBackend(path, device, fp16, threads, provider)
-        meta = session_metadata(engine_backend.session, path)
+        meta = session_metadata(engine_backend.session, path)  # checked: a lying file is refused here
+        check_output_channels(engine_backend.session, meta, path)
         size = tuple(input_size or meta["input_size"])
         fixed = engine_backend.spatial_size
         canvas = padded_size(size, meta["input_multiple"])

@@ -20,14 +20,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
 from ..inference.params import TRANSPORTS
-from .camera_info import scale_camera_info
-from .image_conversion import (
-    ImageConversionError,
-    compressed_to_rgb,
-    image_to_rgb,
-    numpy_to_compressed,
-    numpy_to_image,
-)
+from .camera_info import CameraInfoError, scale_camera_info
+from .image_cdr import compressed_cdr, image_cdr, is_little_endian_cdr, read_image
+from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb
 
 try:  # on any ROS install; the pip-only set-up lacks it and publishes the JSON form alone
     from vision_msgs.msg import LabelInfo, VisionClass
@@ -158,7 +153,8 @@ class CameraChannel:
         self.sub = self.sub_info = None
         self.camera_info = self.reference_info = self.last_header = None
         self.pending = None  # (message, monotonic receive time); guarded by the node's lock
-        self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0}
+        # invalid_camera_info: frames published without their camera_info, which could not be scaled
+        self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0, "invalid_camera_info": 0}
         self.video = None  # the VideoStream of a video camera, while subscribed
         if self.transport == "video":
             self.stats.update({"video_skipped": 0, "video_lost": 0, "decode_ms": 0.0})
@@ -237,21 +233,28 @@ class CameraChannel:
         msg.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(names)]
         self.pub_label_info.publish(msg)
 
-    def publish(self, header, mask, result, wants: dict) -> None:
-        """One frame's outputs, every one with the camera's header."""
+    def publish(self, header, mask, result, wants: dict, image_size=None) -> CameraInfoError | None:
+        """One frame's outputs, every one with the camera's header; images go out as their CDR bytes
+        (image_cdr.py: one copy of the pixels, where a message takes three). Returns the
+        CameraInfoError of a camera_info that cannot be scaled (that output skipped), else None."""
         self.last_header = header
         if wants["mask"]:
-            self.pub_mask.publish(numpy_to_image(mask, "mono8", header))
+            self.pub_mask.publish(image_cdr(mask, "mono8", header))
         if wants["png"]:  # lossless: a class mask must never go through JPEG
-            self.pub_mask_png.publish(numpy_to_compressed(mask, "mono8", "png", header))
+            self.pub_mask_png.publish(compressed_cdr(mask, "mono8", "png", header))
+        refused = None  # a camera_info scale_camera_info refuses: skipped, the other outputs go out
         if wants["camera_info"] and self.camera_info is not None:
-            self.pub_camera_info.publish(scale_camera_info(self.camera_info, *mask.shape, header))
+            try:  # image_size: (H, W) of the camera's frame, which tells how a binned camera_info reads
+                self.pub_camera_info.publish(scale_camera_info(self.camera_info, *mask.shape, header, image_size))
+            except CameraInfoError as exc:
+                refused = exc
         if wants["color"]:
-            self.pub_color.publish(numpy_to_image(result.color, "rgb8", header))
+            self.pub_color.publish(image_cdr(result.color, "rgb8", header))
         if wants["overlay"]:
-            self.pub_overlay.publish(numpy_to_image(result.overlay, "rgb8", header))
+            self.pub_overlay.publish(image_cdr(result.overlay, "rgb8", header))
         if wants["confidence"]:
-            self.pub_confidence.publish(numpy_to_image(result.confidence, "mono8", header))
+            self.pub_confidence.publish(image_cdr(result.confidence, "mono8", header))
+        return refused
 
     # ------------------------------------------------------------------ health
     def reset_window(self) -> None:
@@ -386,11 +389,14 @@ def decode(msg, max_pixels: int):
 
 def deserialize(camera: CameraChannel, data):
     """The camera's image message from its serialized form (a video camera's slot holds decoded
-    frames already); ImageConversionError if it is not one."""
+    frames already); a raw Image as an ``image_cdr.ImageView`` over the received bytes.
+    ImageConversionError if it is not one."""
     if isinstance(data, VideoFrame):
         return data
     if isinstance(data, VideoFailure):
         raise ImageConversionError(data.error)
+    if camera.image_type is Image and is_little_endian_cdr(data):
+        return read_image(data)  # the pixels stay in the received bytes
     try:
         return deserialize_message(data, camera.image_type)
     except Exception as exc:  # rclpy raises a bare RuntimeError/TypeError for bad CDR

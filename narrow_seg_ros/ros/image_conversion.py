@@ -28,6 +28,7 @@ non-contiguous (row padding, dropped alpha), and writing to a writable one chang
 from __future__ import annotations
 
 import re
+import zlib
 from array import array as py_array
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -286,6 +287,8 @@ _JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}  # RST0-7, TEM: no leng
 # Camera JPEGs have a dozen segments before the frame header (APPn, DQT, DHT, COM; an ICC profile
 # adds one per 64 KB). Without a cap, 10 MB of 2-byte TEM markers kept the scan busy for 1.4 s.
 _JPEG_MAX_SEGMENTS = 1000
+# A camera's PNG has IHDR, a few ancillary chunks, IDATs of 8 KB (libpng's) or more, and IEND.
+_PNG_MAX_CHUNKS = 1000
 
 
 def _png_size(data: memoryview) -> tuple[int, int]:
@@ -294,6 +297,32 @@ def _png_size(data: memoryview) -> tuple[int, int]:
     if data.nbytes < 24 or data[12:16] != b"IHDR":
         raise ValueError("PNG data does not start with an IHDR chunk")
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _check_png_chunks(data: memoryview) -> None:
+    """ValueError unless the chunks from the signature to IEND are whole, with chunk types of letters
+    and CRCs that match: libpng prints a line to stderr for each PNG it finds broken (OpenCV's log
+    aside, which the node silences), so a truncated or damaged one is refused here first. One step
+    per chunk (encoders write 8 KB IDATs) and zlib's CRC-32 over the bytes; the steps are capped, as
+    10 MB of empty chunks took the walk 0.8 s (and libpng 2.2 s, with a warning line per chunk)."""
+    pos, end = 8, data.nbytes
+    for _ in range(_PNG_MAX_CHUNKS + end // 1024):
+        if end - pos < 12:
+            raise ValueError(f"PNG data ends at byte {end} without its IEND chunk (truncated?)")
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, stop = bytes(data[pos + 4 : pos + 8]), pos + 8 + length
+        if not kind.isalpha():
+            raise ValueError(f"PNG chunk at byte {pos} has the type {kind!r}, not four letters (damaged?)")
+        if stop + 4 > end:
+            raise ValueError(
+                f"PNG chunk {kind.decode()} at byte {pos} ({length} bytes) runs past the data's end (truncated?)"
+            )
+        if zlib.crc32(data[pos + 4 : stop]) != int.from_bytes(data[stop : stop + 4], "big"):
+            raise ValueError(f"PNG chunk {kind.decode()} at byte {pos} fails its CRC check (damaged?)")
+        if kind == b"IEND":
+            return
+        pos = stop + 4
+    raise ValueError(f"PNG data has over {_PNG_MAX_CHUNKS} chunks and one per KB before its IEND chunk")
 
 
 def _jpeg_size(data: memoryview) -> tuple[int, int]:
@@ -367,6 +396,13 @@ def compressed_to_rgb(msg: CompressedImage, *, max_pixels: int | None = MAX_PIXE
         raise ImageConversionError(
             f"refusing {fmt!r} CompressedImage ({buffer.nbytes} bytes): {codec} header declares {over}"
         )
+    if codec == "PNG":
+        try:
+            _check_png_chunks(buffer)
+        except ValueError as err:
+            raise ImageConversionError(
+                f"could not decode {fmt!r} CompressedImage ({buffer.nbytes} bytes): {err}"
+            ) from None
     try:
         bgr = cv2.imdecode(np.frombuffer(buffer, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as err:

@@ -20,6 +20,7 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
     if usage is not None and ({"-h", "--help"} & set(own)):
         print_usage(name, *usage)
         return 0
+    reuse_frame_memory()
     rclpy.init(args=args)
     try:
         node = factory()
@@ -89,3 +90,41 @@ def seg_node_command(*overrides: str, params_file: str | None = None) -> list[st
         if not item.endswith(":="):
             cmd += ["-p", item]
     return cmd
+
+
+def reuse_frame_memory() -> None:
+    """Keep freed frame-sized buffers in the heap for the next frame (glibc only; elsewhere a no-op).
+
+    A frame's buffers (the serialized message rclpy takes, the outputs) are megabytes: glibc serves
+    them with fresh mmap()s and returns them on free, so every frame page-faults its buffers in
+    again. rclpy's take of a 6 MB frame (1024x2048 bgr8) cost 6-7 ms that way, 1.5-2.5 ms once the
+    heap keeps them (docs/benchmarks.md), for the resident memory of a few frames. Buffers up to
+    32 MB (glibc's largest threshold) come from the heap, and freed heap is returned to the system
+    beyond 128 MB."""
+    libc = _glibc()
+    if libc is None:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    libc.mallopt(m_mmap_threshold, 32 << 20)
+    libc.mallopt(m_trim_threshold, 128 << 20)
+
+
+def return_free_memory() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere a no-op):
+    after a model is unloaded (a lifecycle cleanup), which the thresholds above would otherwise keep
+    resident as free heap for frames that are no longer coming."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _glibc():
+    """The process's C library where it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # the process's own symbols: libc's
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (AttributeError where they are absent)
+    except (OSError, AttributeError):
+        return None
+    return libc

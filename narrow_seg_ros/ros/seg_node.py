@@ -31,6 +31,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
@@ -41,8 +42,9 @@ from ..inference.params import PARAMETERS, Param
 from ..inference.requests import Request
 from ..inference.rules import UNLABELED
 from .camera_channel import CameraChannel, LabelInfo, decode, default_transport, deserialize, parse_cameras
+from .camera_info import CameraInfoError, described_size
 from .image_conversion import ImageConversionError
-from .runtime import run_node
+from .runtime import return_free_memory, run_node
 
 
 class ConfigurationError(ValueError):
@@ -105,6 +107,9 @@ class SegNode(Node):
         """Label info out; the timers (among them the one that subscribes a camera while an output
         has a subscriber) and the inference worker running."""
         timers = set(self.timers)
+        # OpenCV logs a WARN line per broken PNG or JPEG, unthrottled (7,019 lines for 100,000 bad
+        # frames); the node reports each refused frame itself, throttled
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         labels = label_info_json(self.segmenter, self.rules)
         for camera in self.cameras:
             camera.publish_labels(self._label_names(), self.rules.confidence_threshold, labels)
@@ -154,6 +159,7 @@ class SegNode(Node):
         """The reverse of _load: the engine (and the memory its model holds) released."""
         self.segmenter = self.rules = None
         gc.collect()
+        return_free_memory()
 
     def _stop_worker(self) -> None:
         worker, self._worker = getattr(self, "_worker", None), None  # absent when construction failed part-way
@@ -285,25 +291,45 @@ class SegNode(Node):
         return _Frame(camera, msg.header, received, wants, request)
 
     def _publish(self, frame: _Frame, result) -> None:
-        frame.camera.publish(frame.header, result.mask, result, frame.wants)
-        frame.camera.done(frame.received, result.timings["total_ms"])
+        camera = frame.camera
+        refused = camera.publish(frame.header, result.mask, result, frame.wants, frame.request.image.shape[:2])
+        camera.done(frame.received, result.timings["total_ms"])
+        if refused is not None:  # the frame's other outputs went out: counted apart, not as failed
+            camera.stats["invalid_camera_info"] += 1
+            prefix = f"{camera.name}: " if camera.name else ""
+            text = f"{prefix}published without camera_info (on {camera.info_topic}): {refused}"
+            self._throttled_error("camera_info", text, warn=True)
 
     def _reference_size(self, camera: CameraChannel) -> tuple[int, int] | None:
         """(H, W) on the camera's reference/camera_info with output_size=reference (the one size
         rule that follows a topic), else None: the engine applies the others. LookupError while
-        that camera_info has not arrived."""
+        that camera_info has not arrived, or while it is one ``described_size`` refuses or larger
+        than ``max_image_pixels`` (2^32-1 x 2^32-1 would ask the engine for masks of that size)."""
         if self.rules.output_size != "reference":
             return None
         info = camera.reference_info
-        if info is None or not info.width:
+        if info is None:
             raise LookupError(f"no camera_info on {camera.reference_topic} yet: output_size=reference waits")
-        return info.height, info.width
+        try:  # a camera_info from the network: its fields checked, its size bounded as a frame's is
+            (height, width), _, _ = described_size(info)
+            if height * width > self.params["max_image_pixels"]:
+                raise CameraInfoError(
+                    f"it describes {width}x{height} (width x height), {height * width} pixels, over the limit of "
+                    f"{self.params['max_image_pixels']} (max_image_pixels)"
+                )
+        except CameraInfoError as exc:
+            camera.stats["invalid_camera_info"] += 1
+            raise LookupError(f"the camera_info on {camera.reference_topic} cannot size the outputs: {exc}") from None
+        return height, width
 
-    def _throttled_error(self, key: str, text: str, period_s: float = 5.0) -> None:
+    def _throttled_error(self, key: str, text: str, period_s: float = 5.0, warn: bool = False) -> None:
         now = time.monotonic()
         if now - self._last_error_log.get(key, -1e9) >= period_s:
             self._last_error_log[key] = now
-            self.get_logger().error(text)
+            if warn:  # two call sites: rclpy refuses one call site logging at two severities
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().error(text)
 
     # -------------------------------------------------------------------- health
     def health(self, camera: CameraChannel | None = None) -> dict:
