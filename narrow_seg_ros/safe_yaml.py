@@ -87,12 +87,23 @@ def load_yaml_file(path: str | Path, what: str = "YAML file", *, max_bytes: int 
     except OSError as exc:
         raise ValueError(f"cannot read {what} {path}: {exc}") from exc
     try:
+        return load_yaml_text(text, **limits)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def load_yaml_text(text: str, **limits):
+    """The document in ``text``, read with :func:`check_yaml`'s bounds by libyaml where PyYAML has
+    it; ValueError of one line ("refusing this YAML: ..." or "not valid YAML: ...")."""
+    try:
         check_yaml(text, **limits)
     except ValueError as exc:
-        raise ValueError(f"{path}: refusing this YAML: {exc}") from exc
+        raise ValueError(f"refusing this YAML: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        # the same (libyaml) loader as the check: PyYAML's pure-Python one recurses per nesting level,
+        # where libyaml (PyYAML 6.0.4's) refuses past 1000 levels before the check could count 64
+        return yaml.load(text, Loader=_Parser)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise ValueError(f"not valid YAML: {' '.join(str(exc).split())}") from exc
     except Exception as exc:  # a constructor's own error, e.g. ValueError of a timestamp like 2024-13-01
-        raise ValueError(f"{path}: not valid YAML: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(f"not valid YAML: {type(exc).__name__}: {exc}") from exc

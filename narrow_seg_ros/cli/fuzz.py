@@ -42,11 +42,10 @@ def run(args) -> int:
         if err.name != "hypothesis":
             raise
         raise ValueError("needs hypothesis, a test dependency: pip install -r requirements.lock") from err
-    targets = TARGET_NAMES if args.target == "all" else (args.target,)
+    targets = _runnable(TARGET_NAMES) if args.target == "all" else (args.target,)
     for target in targets:
-        missing = [m for m in TARGET_NEEDS.get(target, ()) if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ValueError(f"fuzzing {target} needs {', '.join(missing)}, which is not installed")
+        if _missing(target):
+            raise ValueError(f"fuzzing {target} needs {', '.join(_missing(target))}, which is not installed")
     # OpenCV's log lines about broken inputs would come by the thousand (libpng's and libjpeg's own
     # warnings still go to stderr)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -69,6 +68,19 @@ def run(args) -> int:
         print("pending: known failures whose fix lies outside the fuzzed files (docs/reliability.md, Pending fixes)")
     print(f"replay: narrow-seg fuzz {args.target} --cases {args.cases} --seed {seed_value}")
     return 1 if any(r.failures for r in results) else 0
+
+
+def _missing(target: str) -> list[str]:
+    return [m for m in TARGET_NEEDS.get(target, ()) if importlib.util.find_spec(m) is None]
+
+
+def _runnable(names) -> tuple[str, ...]:
+    """``all``: the targets whose tools are installed; each one left out is said (a torch-free
+    deployment has no torch to build weights files with)."""
+    for target in names:
+        if _missing(target):
+            print(f"skipping {target}: needs {', '.join(_missing(target))}, which is not installed", flush=True)
+    return tuple(t for t in names if not _missing(t))
 
 
 def _quiet_warnings() -> None:

@@ -93,9 +93,7 @@ def require_bag(path: Path) -> Path:
 def _check_metadata(bag: Path) -> None:
     """Refuse a ``metadata.yaml`` too large to parse quickly or whose aliases expand without bound
     (a "billion laughs" file), before rosbags parses it."""
-    import yaml
-
-    from ..safe_yaml import MAX_NODES, check_yaml
+    from ..safe_yaml import MAX_NODES, load_yaml_text
 
     path = bag / "metadata.yaml"
     try:
@@ -107,12 +105,12 @@ def _check_metadata(bag: Path) -> None:
         raise BagError(f"{path} is not UTF-8 text (damaged?): {exc}") from exc
     except OSError as exc:
         raise _damaged(bag, exc) from exc
-    try:
-        check_yaml(text, max_nodes=max(MAX_NODES, size))  # an alias-free file has fewer nodes than bytes
-    except ValueError as exc:
+    try:  # an alias-free file has fewer nodes than bytes
+        document = load_yaml_text(text, max_nodes=max(MAX_NODES, size))
+    except ValueError as exc:  # refused, or not YAML: rosbags' own (pure-Python) parser would recurse
         raise BagError(f"{path}: {exc}") from exc
     try:
-        info = yaml.safe_load(text)["rosbag2_bagfile_information"]
+        info = document["rosbag2_bagfile_information"]
         names = [PurePath(name).name for name in info.get("relative_file_paths", [])]
     except Exception:  # rosbags reports what it cannot read
         return
