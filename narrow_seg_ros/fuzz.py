@@ -1567,8 +1567,11 @@ CAMVID_PALETTE = [list(color) for color in camvid_classes.PALETTE]
 
 @dataclass
 class ConfigCase:
-    """One YAML file for one loader: ``spec`` (``data.folder.load_spec``) or ``groups``
-    (``inference.groups.load_groups`` for a CamVid model); ``recipe`` says how it was made."""
+    """One YAML file for one loader: ``spec`` (``data.folder.load_spec``), ``groups``
+    (``inference.groups.load_groups`` for a CamVid model) or ``params`` (the node's parameter file,
+    ``inference.params.read_params_file`` as ``narrow-seg infer --params-file`` reads it); or
+    ``cameras``: ``data`` is the ``cameras`` parameter's string (``ros.camera_channel.parse_cameras``);
+    ``recipe`` says how it was made."""
 
     loader: str
     data: bytes
@@ -1641,6 +1644,48 @@ def _groups_document(draw) -> dict:
     return {"groups": maybe(st.just(groups))}
 
 
+@st.composite
+def _cameras_strings(draw) -> str:
+    """``cameras`` values: comma-separated names with transports, near valid or any text."""
+    part = st.sampled_from(["front", "left", "rear/cam", "front", "", " ", "a-b", "x.y", "ns/"]) | st.text(max_size=8)
+    transport = st.sampled_from(["", ":raw", ":compressed", ":video", ":", ":RAW", "::", ":x"])
+    parts = draw(st.lists(st.tuples(part, transport).map("".join), max_size=6))
+    return draw(st.sampled_from([",", ", ", ",,", ";"])).join(parts)
+
+
+@st.composite
+def _params_document(draw) -> dict:
+    """A ROS 2 parameter file for seg_node: node-name keys (wildcards, namespaces, nested), each
+    with ros__parameters of the node's names or others, any value replaced by any YAML value."""
+    from .inference.params import PARAMETERS
+
+    def maybe(valid, other=_yaml_values):
+        return draw(st.one_of(valid, valid, valid, other))
+
+    names = st.sampled_from(sorted(PARAMETERS)) | st.text(max_size=12)
+    values = st.dictionaries(names, _yaml_values, max_size=5)
+    keys = st.sampled_from(["/**", "seg_node", "/ns/seg_node", "/**/seg_node", "ns", "other_node"]) | _yaml_scalars
+    document = {}
+    for _ in range(draw(st.integers(0, 3))):
+        section = {"ros__parameters": maybe(values)}
+        document[draw(keys)] = maybe(st.just(section) | st.just({"seg_node": section}))
+    return document
+
+
+def _check_cameras_result(cameras) -> None:
+    from .inference.params import TRANSPORTS
+
+    names = [name for name, _ in cameras]
+    assert len(set(names)) == len(names), f"a name twice: {_brief(names)}"
+    for name, transport in cameras:
+        assert re.fullmatch(r"[A-Za-z0-9_/]+", name) and transport in TRANSPORTS, _brief((name, transport))
+
+
+def _check_params_result(values) -> None:
+    assert isinstance(values, dict), _brief(values)
+    assert all(isinstance(k, str) for k in values), f"parameter names {_brief(list(values))}"
+
+
 def _yaml_text(document) -> str:
     import yaml
 
@@ -1648,7 +1693,9 @@ def _yaml_text(document) -> str:
 
 
 _VALID_SPEC = "classes:\n  - {name: road, color: [128, 64, 128]}\n  - {name: car, color: [0, 0, 142]}\nsplits:\n  train: {images: i, masks: m}\n"
+_VALID_PARAMS = "/**:\n  ros__parameters:\n    model: ndnet45_fcn8_camvid\n    confidence_threshold: 0.5\nseg_node:\n  ros__parameters: {output_size: camera}\n"
 _VALID_GROUPS = "groups:\n  - {name: drivable, classes: [Road, Pavement]}\n  - {name: obstacle, classes: [Car], color: [220, 20, 60]}\n"
+_VALID = {"spec": _VALID_SPEC, "groups": _VALID_GROUPS, "params": _VALID_PARAMS}
 
 
 def _laughs(levels: int, width: int = 10) -> str:
@@ -1663,7 +1710,7 @@ def config_attacks(loader: str) -> dict[str, str]:
     """Whole files: alias bombs where the loader walks the value (the anchors hidden in a key the
     loader ignores), merge-key bombs, recursion, deep nesting, sizes, tags PyYAML's safe loader
     refuses or builds oddly, encodings."""
-    valid = _VALID_SPEC if loader == "spec" else _VALID_GROUPS
+    valid = _VALID[loader]
     laughs = _laughs(8)
     if loader == "spec":
         first, rest = (
@@ -1675,6 +1722,13 @@ def config_attacks(loader: str) -> dict[str, str]:
             "alias bomb as a color": first + "  - {name: car, color: *l8}\n" + rest,
             "alias bomb as a split": first + "splits: {t: {images: *l8, masks: m}}\n",
             "alias bomb beside": f"classes:\n  - {{name: road, color: [1, 2, 3], notes: {_laughs(9)}}}\n" + rest,
+        }
+    elif loader == "params":
+        first = f"/**:\n  ros__parameters:\n    notes: {laughs}\n"
+        bombs = {
+            "alias bomb as a parameter": first + "    model: *l8\n",
+            "alias bomb as a node name": first + "*l8 : {ros__parameters: {model: m}}\n",
+            "alias bomb beside": f"/**:\n  ros__parameters: {{model: m}}\nnotes: {_laughs(9)}\n",
         }
     else:
         first = f"groups:\n  - {{name: a, classes: [Road], notes: {laughs}}}\n"
@@ -1722,10 +1776,12 @@ def config_cases(draw) -> ConfigCase:
     """The ``config`` target's inputs: documents near a valid class table / groups file with any
     field replaced by any YAML value; whole-file attacks (``config_attacks``); the valid files with
     bytes flipped, set, cut or inserted; random text and bytes."""
-    loader = draw(st.sampled_from(["spec", "groups"]))
+    loader = draw(st.sampled_from(["spec", "groups", "params", "cameras"]))
+    if loader == "cameras":
+        return ConfigCase(loader, draw(_cameras_strings()).encode(), ["cameras"])
     kind = draw(st.sampled_from(["document", "document", "document", "attack", "bytes", "random"]))
     if kind == "document":
-        document = draw(_spec_document() if loader == "spec" else _groups_document())
+        document = draw({"spec": _spec_document, "groups": _groups_document, "params": _params_document}[loader]())
         return ConfigCase(loader, _yaml_text(document).encode(), ["document"])
     if kind == "attack":
         name = draw(st.sampled_from(sorted(config_attacks(loader))))
@@ -1733,7 +1789,7 @@ def config_cases(draw) -> ConfigCase:
     if kind == "random":
         data = draw(st.one_of(st.text(max_size=80).map(str.encode), st.binary(max_size=80)))
         return ConfigCase(loader, data, ["random"])
-    data = bytearray((_VALID_SPEC if loader == "spec" else _VALID_GROUPS).encode())
+    data = bytearray(_VALID[loader].encode())
     recipe = ["valid"]
     for _ in range(draw(st.integers(1, 4))):
         what = draw(st.sampled_from(["flip", "set", "truncate", "insert"]))
@@ -1814,6 +1870,15 @@ def check_config(case: ConfigCase) -> None:
             from .data.folder import load_spec
 
             call, check_result = (lambda: load_spec(path)), _check_spec_result
+        elif case.loader == "cameras":
+            from .ros.camera_channel import parse_cameras
+
+            text = case.data.decode("utf-8", "replace")
+            call, check_result = (lambda: parse_cameras(text, "raw")), _check_cameras_result
+        elif case.loader == "params":
+            from .inference.params import read_params_file
+
+            call, check_result = (lambda: read_params_file(path, "seg_node")), _check_params_result
         else:
             from .inference.groups import load_groups
 
@@ -1842,7 +1907,7 @@ def check_config(case: ConfigCase) -> None:
             message = str(result)
             if "\n" in message or len(message) > 1000:
                 failure = f"error message of {len(message)} characters or several lines: {message[:300]!r}"
-            elif str(path) not in message:
+            elif str(path) not in message and case.loader != "cameras":  # a string, not a file
                 failure = f"error message does not name the file: {message}"
         elif isinstance(result, BaseException):
             failure = f"raised {type(result).__name__}: {result}"

@@ -509,10 +509,16 @@ def test_config_property(case):
     check_config(case)
 
 
+# the node's own inputs among them, tested in every environment (cameras: where rclpy is)
+NODE_LOADERS = ("groups", "params") + (("cameras",) if importlib.util.find_spec("rclpy") else ())
+
+
 @CI_FILES
-@given(case=config_cases().filter(lambda case: case.loader == "groups"))
-def test_config_property_for_the_node_s_label_groups(case):
-    """The label groups loader alone: the node's own input, in every environment."""
+@given(case=config_cases().filter(lambda case: case.loader in NODE_LOADERS))
+# a node name of 3000 characters, listed whole in the "no ros__parameters for" error
+@example(case=ConfigCase("params", b"? " + b"x" * 3000 + b"\n: ros__parameters: {}\n", ["document"]))
+def test_config_property_for_the_node_s_inputs(case):
+    """Label groups, parameter files and cameras strings: what the node reads, without torch."""
     check_config(case)
 
 

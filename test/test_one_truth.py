@@ -292,7 +292,7 @@ def test_a_bare_node_name_takes_the_one_namespace_the_file_names(tmp_path):
         ("ros__parameters: {a: 1}\n", "must map names to values and sit under a node name"),
         ("/**: {a: 1}\n", "expected node names with ros__parameters under /**/a"),
         ("/other:\n  ros__parameters: {a: 1}\n", "has no ros__parameters for /seg_node"),
-        ("/**: [\n", "is not YAML"),
+        ("/**: [\n", "not valid YAML"),
     ],
 )  # fmt: skip
 def test_bad_parameter_files_fail_in_one_line(tmp_path, capsys, text, message):

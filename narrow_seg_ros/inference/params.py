@@ -208,20 +208,15 @@ def read_params_file(path, node: str = "seg_node") -> dict:
     keys), merged in file order as rclpy does, later sections winning. ``node``: a bare name (in
     the one namespace the file names it in, else the root) or a full ``/ns/name``. Parameters every
     ROS node has (use_sim_time) are left out; ValueError for a missing or malformed file."""
-    import yaml
+    from ..safe_yaml import load_yaml_file
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"parameter file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not YAML: {' '.join(str(exc).split())}") from None
+    data = load_yaml_file(path, "parameter file")  # bounded: a file from a user, as the groups file
     sections = list(_sections(data, "", path))
     fqn = _node_name(node, sections, path)
     matching = [values for pattern, values in sections if _matches(pattern, fqn)]
     if not matching:
-        names = ", ".join(p for p, _ in sections) or "none"
+        names = _listed([p for p, _ in sections]) or "none"
         raise ValueError(f"{path} has no ros__parameters for {fqn} (its node names: {names})")
     merged = {k: v for values in matching for k, v in values.items()}
     return {k: v for k, v in merged.items() if k not in ROS_OWN}
@@ -230,13 +225,13 @@ def read_params_file(path, node: str = "seg_node") -> dict:
 def _sections(data, prefix: str, path: Path):
     """(node name pattern, {parameter: value}) of every ros__parameters block, in file order."""
     if not isinstance(data, dict) or not data:
-        where = f" under {prefix}" if prefix else ""
+        where = f" under {_listed([prefix])}" if prefix else ""
         raise ValueError(f"{path}: expected node names with ros__parameters{where} (the ROS 2 parameter file layout)")
     for key, value in data.items():
         if key == "ros__parameters" and prefix and isinstance(value, dict):
             yield prefix, _flatten(value)
         elif key == "ros__parameters":
-            raise ValueError(f"{path}: ros__parameters{' of ' + prefix if prefix else ''} must map names to values "
+            raise ValueError(f"{path}: ros__parameters{' of ' + _listed([prefix]) if prefix else ''} must map names to values "
                              "and sit under a node name (e.g. /**: or seg_node:)")  # fmt: skip
         else:
             yield from _sections(value, f"{prefix}/{str(key).strip('/')}", path)
@@ -258,9 +253,17 @@ def _node_name(node: str, sections, path: Path) -> str:
         return node
     named = sorted({p for p, _ in sections if "*" not in p and p.rsplit("/", 1)[-1] == node})
     if len(named) > 1:
-        raise ValueError(f"{path} has parameters for several {node} nodes ({', '.join(named)}): name one, "
-                         f"with its namespace (e.g. {named[0]})")  # fmt: skip
+        raise ValueError(f"{path} has parameters for several {node} nodes ({_listed(named)}): name one, "
+                         f"with its namespace (e.g. {_listed(named[:1])})")  # fmt: skip
     return named[0] if named else f"/{node}"
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    """Node names from the file for an error line: each cut to 60 characters, at most ``most``."""
+    from ..safe_yaml import shown
+
+    text = ", ".join(name if len(name) <= 60 else shown(name) for name in names[:most])
+    return text + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _matches(pattern: str, fqn: str) -> bool:
