@@ -1,6 +1,7 @@
 """Shared fixtures; keeps torch to the two cores CI has. torch is optional here: the Jazzy and
 Python 3.10 environments (scripts/setup.sh --env) run the torch-free deployment's tests."""
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -151,13 +152,23 @@ def colcon_install(tmp_path_factory):
     return ws / "install"
 
 
+_DOMAINS = itertools.count()
+
+
+def _next_domain() -> int:
+    """A ROS domain per test module, 100..199 (a node a failed test left behind publishes into its
+    own module's domain, not into the next module's topics), offset by the pid so that two suites
+    running at once rarely share one."""
+    return 100 + (os.getpid() + next(_DOMAINS)) % 100
+
+
 @pytest.fixture(scope="module")
 def ros(tmp_path_factory):
-    """An rclpy node of the test process, with DDS kept on this host and a domain of this run's own."""
+    """An rclpy node of the test module, with DDS kept on this host and a domain of the module's own."""
     rclpy = pytest.importorskip("rclpy")
     env = {
         **localhost_env(REPO.joinpath(*PROFILE)),
-        "ROS_DOMAIN_ID": str(100 + os.getpid() % 100),
+        "ROS_DOMAIN_ID": str(_next_domain()),
         "NARROW_SEG_CACHE": str(tmp_path_factory.mktemp("cache")),
         "PYTHONUNBUFFERED": "1",
     }

@@ -51,14 +51,22 @@ class Lifecycle:
             assert time.monotonic() < deadline, "the lifecycle services never appeared"
             rclpy.spin_once(ros, timeout_sec=0.2)
 
-    def _call(self, client, request, timeout=120):
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(self.ros, future, timeout_sec=timeout)
+    def _call(self, client, request, timeout=120, resend=None):
+        """The response; with ``resend`` (s), the request is sent again while none came: the client
+        sees the service once its requests reach it, which can be before the node's responses
+        reach the client, and a response written then is lost (safe for get_state only)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            wait = min(resend or timeout, deadline - time.monotonic())
+            rclpy.spin_until_future_complete(self.ros, future, timeout_sec=max(wait, 0.0))
+            if future.done() or time.monotonic() >= deadline:
+                break
         assert future.done(), f"no answer from {client.srv_name}"
         return future.result()
 
     def state(self) -> str:
-        return self._call(self.get, GetState.Request()).current_state.label
+        return self._call(self.get, GetState.Request(), resend=5.0).current_state.label
 
     def set(self, transition_id: int) -> bool:
         return self._call(self.change, ChangeState.Request(transition=Transition(id=transition_id))).success
@@ -66,6 +74,14 @@ class Lifecycle:
     def close(self):
         self.ros.destroy_client(self.change)
         self.ros.destroy_client(self.get)
+
+
+def kill_launch(proc) -> None:
+    """A failed launch test: the launch and every node it started end with it (left running, they
+    would publish into the next tests of this process, which share its ROS domain)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def spin_for(ros, seconds, publish=None):
@@ -214,6 +230,9 @@ def test_launch_managed_autostart_runs_the_demo(ros, colcon_install):
         node = Lifecycle(ros, proc)
         assert node.state() == "active"
         node.close()
+    except BaseException:
+        kill_launch(proc)
+        raise
     finally:
         masks.close()
     os.killpg(proc.pid, signal.SIGINT)
@@ -236,6 +255,9 @@ def test_launch_managed_waits_for_a_lifecycle_manager(ros, colcon_install):
         assert ros.count_publishers("/seg_node/mask") == 0 and masks.msgs["/seg_node/mask"] == []
         assert node.set(Transition.TRANSITION_CONFIGURE) and node.set(Transition.TRANSITION_ACTIVATE)
         assert masks.spin_until(lambda: len(masks.msgs["/seg_node/mask"]) >= 2, 120), stop(proc)
+    except BaseException:
+        kill_launch(proc)
+        raise
     finally:
         if node is not None:
             node.close()

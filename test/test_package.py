@@ -17,6 +17,7 @@ def test_package_xml_is_format3_ament_python():
 # top-level import → (rosdep key, pip distribution, role): "deploy" the node / infer / player need it,
 # "train" training, evaluation and export ([train] extra), "dev" the fuzzing campaign (test tooling)
 IMPORTS = {
+    "builtin_interfaces": ("builtin_interfaces", None, "deploy"),
     "ament_index_python": ("ament_index_python", None, "deploy"),
     "cv2": ("python3-opencv", "opencv-python-headless", "deploy"),
     "diagnostic_msgs": ("diagnostic_msgs", None, "deploy"),
