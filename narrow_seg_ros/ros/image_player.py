@@ -35,9 +35,9 @@ from ..data.frames import FrameSource
 from .image_conversion import numpy_to_compressed, numpy_to_image
 from .runtime import run_node
 
-# name: (default, description, extra descriptor fields)
 ACK_TIMEOUT_S = 10.0  # longest wait at the end for reliable subscribers to confirm the last messages
 
+# name: (default, description, extra descriptor fields)
 PARAMETERS = {
     "source": ("", "image folder or video; empty = the shipped demo sequence", {}),
     "rate": (
