@@ -1,6 +1,8 @@
 """Post-processing: the fast mask against the torch reference, soundness of the candidate
 pruning, torch's taps, confidence error, colors and overlay."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -236,3 +238,43 @@ def test_colorize_and_overlay():
         pp.overlay(image, color, 1.5)
     with pytest.raises(ValueError):
         pp.colorize(mask.astype(np.int32), palette)
+
+
+_CTRL_C_IN_NUMBAS_CALLBACK = """
+import os, signal, time
+import numpy as np
+from numba.core import codegen
+
+hook = codegen.CPUCodeLibrary._object_compiled_hook
+
+
+def interrupted_hook(cls, ll_module, buf):  # the Ctrl-C lands while numba's ctypes callback runs
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+    return hook(ll_module, buf)
+
+
+codegen.CPUCodeLibrary._object_compiled_hook = classmethod(interrupted_hook)
+from narrow_seg_ros.inference import postprocess  # the kernel's engine takes the hook at import
+
+low = np.random.default_rng(0).standard_normal((4, 30, 40)).astype(np.float32)
+try:
+    postprocess.logits_to_mask(low, (240, 320), False)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_during_the_kernels_first_compile_reaches_the_caller(tmp_path):
+    """CI: a node given Ctrl-C while warming up exited with numba's "no compiled object yet"
+    traceback: the KeyboardInterrupt was raised inside numba's ctypes callback, which swallowed it
+    half-way. Reproduced deterministically by signalling from that callback (empty kernel cache)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_NUMBAS_CALLBACK], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "interrupted", done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr

@@ -28,8 +28,34 @@ def set_threads(count: int) -> None:
 
 def fill_boundary_cells(mask, low, cell_i, cell_j, keep, rows, cols) -> None:
     """See :func:`_fill_boundary_cells`; serialised across threads."""
+    args = (mask, low, cell_i, cell_j, keep, rows, cols)
     with _launch:
-        _fill_boundary_cells(mask, low, cell_i, cell_j, keep, rows, cols)
+        if _fill_boundary_cells.signatures:
+            _fill_boundary_cells(*args)
+        else:
+            _first_call_off_the_main_thread(args)
+
+
+def _first_call_off_the_main_thread(args) -> None:
+    """The first call compiles the kernel (or loads it from numba's cache) through ctypes callbacks.
+    A KeyboardInterrupt raised inside such a callback is swallowed ("Exception ignored") and breaks
+    numba's cache writer (RuntimeError "no compiled object yet"): a node given Ctrl-C while warming
+    up exited with a traceback. Python runs signal handlers on the main thread only, so here the
+    compile runs on another thread and a Ctrl-C is raised in the caller once it is done (at most
+    the compile's seconds later, and only on a first start: later starts load the cache)."""
+    failure: list[BaseException] = []
+
+    def first_call() -> None:
+        try:
+            _fill_boundary_cells(*args)
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=first_call, name="numba-compile", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 @numba.njit(inline="always")
