@@ -207,11 +207,8 @@ def open_gate(ros, subscriptions: list, timeout: float = 60.0):
 
 
 def stop(proc) -> str:
-    """Terminate a node process (SIGTERM, then SIGKILL after 15 s); its output."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """Stop a node process the project's one way (SIGTERM, then SIGKILL); its output."""
+    from narrow_seg_ros.ros.processes import stop_process
+
+    stop_process(proc)
     return proc.stdout.read() if proc.stdout else ""

@@ -59,3 +59,19 @@ def test_bench_startup_compares_the_torch_and_torch_free_paths(ros):
     rows = json.loads(proc.stdout[proc.stdout.index("[") :])
     assert [r["path"] for r in rows] == ["torch (.pt)", "torch-free (.onnx)"]
     assert all(r["first_mask_s"] > 0 and r["peak_rss_mb"] >= r["rss_mb"] > 50 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "command, code, said",
+    [
+        ("soak", 1, "seg_node exited with code 2"),
+        ("bench-cameras", 1, "seg_node exited with code 2"),
+        ("bench-node", 2, "narrow-seg bench-node: error:"),  # its own engine loads the weights first
+    ],
+)
+def test_a_node_that_cannot_start_is_reported_with_its_error(ros, command, code, said, tmp_path):
+    """The node's own one-line error and no traceback."""
+    proc = run_cli(command, "--weights", str(tmp_path / "missing.pt"), "--size", SIZE, timeout=120)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert said in proc.stderr and "weights file not found" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -10,7 +10,6 @@ core, from /proc over the measured window) and their summed resident memory at t
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -95,30 +94,29 @@ def _mask_topic(layout: str, name: str) -> str:
 def _measure(args, weights: str, frames: list, layout: str, n: int) -> dict:
     import rclpy
 
-    procs = [
-        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for cmd in _node_commands(layout, n, weights, args)
-    ]
+    from ..ros.processes import NodeProcesses
+
     node = rclpy.create_node(f"bench_cameras_{layout}_{n}")
     try:
-        cameras = _cameras(node, layout, n)
-        _wait_for_nodes(node, procs, cameras)
-        _play(node, cameras, frames, args.rate, args.warmup)
-        for camera in cameras:
-            camera.latencies_ms.clear()
-            camera.received = 0
-        cpu_start = _cpu_seconds(procs)
-        started = time.monotonic()
-        _play(node, cameras, frames, args.rate, args.seconds)
-        elapsed = time.monotonic() - started
-        cpu = (_cpu_seconds(procs) - cpu_start) / elapsed
-        rss_mb = sum(status_mb(pid=proc.pid) for proc in procs)
+        with NodeProcesses() as procs:
+            for cmd in _node_commands(layout, n, weights, args):
+                procs.start(cmd)
+            cameras = _cameras(node, layout, n)
+            # subscribed once listened to
+            procs.wait_until(lambda: all(c.publisher.get_subscription_count() for c in cameras), node, 180,
+                             "seg_node subscribing every camera")  # fmt: skip
+            _play(node, cameras, frames, args.rate, args.warmup)
+            for camera in cameras:
+                camera.latencies_ms.clear()
+                camera.received = 0
+            cpu_start = _cpu_seconds(procs.pids)
+            started = time.monotonic()
+            _play(node, cameras, frames, args.rate, args.seconds)
+            elapsed = time.monotonic() - started
+            cpu = (_cpu_seconds(procs.pids) - cpu_start) / elapsed
+            rss_mb = sum(status_mb(pid=pid) for pid in procs.pids)
     finally:
         node.destroy_node()
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
     latencies = [x for c in cameras for x in c.latencies_ms]
     per_camera = [round(c.received / elapsed, 2) for c in cameras]
     return {
@@ -156,18 +154,6 @@ def _cameras(node, layout: str, n: int) -> list[_Camera]:
     return cameras
 
 
-def _wait_for_nodes(node, procs, cameras, timeout: float = 180) -> None:
-    import rclpy
-
-    deadline = time.monotonic() + timeout
-    while not all(c.publisher.get_subscription_count() for c in cameras):  # subscribed once listened to
-        failed = [p for p in procs if p.poll() is not None]
-        if failed or time.monotonic() > deadline:
-            error = failed[0].stderr.read()[-2000:] if failed else "timed out"
-            raise ValueError(f"seg_node did not subscribe every camera: {error}")
-        rclpy.spin_once(node, timeout_sec=0.2)
-
-
 def _play(node, cameras: list[_Camera], frames: list, rate: float, seconds: float) -> None:
     """Every camera publishes at ``rate`` (staggered across the period) for ``seconds``."""
     import rclpy
@@ -194,12 +180,12 @@ def _play(node, cameras: list[_Camera], frames: list, rate: float, seconds: floa
         rclpy.spin_once(node, timeout_sec=0.01)
 
 
-def _cpu_seconds(procs) -> float:
+def _cpu_seconds(pids) -> float:
     """user + system CPU seconds of the node processes (and their threads) so far."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for proc in procs:
-        with open(f"/proc/{proc.pid}/stat") as fh:
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks

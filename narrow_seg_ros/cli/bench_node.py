@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 
 import numpy as np
@@ -76,6 +75,7 @@ def run(args) -> int:
 
     from ..inference.engine import Segmenter
     from ..resources import shipped_weights
+    from ..ros.processes import NodeProcesses
     from ..ros.runtime import keep_dds_on_this_host, reuse_frame_memory, seg_node_command
 
     keep_dds_on_this_host()
@@ -84,22 +84,20 @@ def run(args) -> int:
     cmd = seg_node_command(f"weights:={weights}", f"backend:={args.backend}", "qos_reliability:=reliable",
                            "publish_color:=true", "publish_overlay:=true", "publish_confidence:=true",
                            "log_period:=0.0", f"output_size:={args.output_size}")  # fmt: skip
-    node_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     engine = Segmenter.from_weights(weights, backend=args.backend)
     rclpy.init()
-    client = _Client(rclpy.create_node("bench_node_client"), node_proc)
     rows = []
     try:
-        for size in args.size:
-            frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f
-                      for f in street_frames(size, FRAMES)]  # fmt: skip
-            for outputs in args.outputs:
-                rows.append(_measure(client, engine, frames, outputs, args))
+        with NodeProcesses() as procs:
+            procs.start(cmd)
+            client = _Client(rclpy.create_node("bench_node_client"), procs)
+            for size in args.size:
+                frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f
+                          for f in street_frames(size, FRAMES)]  # fmt: skip
+                for outputs in args.outputs:
+                    rows.append(_measure(client, engine, frames, outputs, args))
     finally:
-        client.node.destroy_node()
         rclpy.try_shutdown()
-        node_proc.terminate()
-        node_proc.wait(timeout=15)
     _report(rows, args.json)
     return 0
 
@@ -107,11 +105,11 @@ def run(args) -> int:
 class _Client:
     """The camera and the output subscriber: publishes serialized frames, stamps outputs on arrival."""
 
-    def __init__(self, node, node_proc):
+    def __init__(self, node, procs):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
-        self.node, self.node_proc = node, node_proc
+        self.node, self.procs = node, procs
         self.qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         self.pub = node.create_publisher(Image, "image", self.qos)
         self.subscriptions: list = []
@@ -139,13 +137,10 @@ class _Client:
         self._wait_for_node()
 
     def _wait_for_node(self, timeout: float = 180) -> None:
-        import rclpy
+        def matched() -> bool:
+            return self.pub.get_subscription_count() > 0 and all(s.get_publisher_count() for s in self.subscriptions)
 
-        deadline = time.monotonic() + timeout
-        while self.pub.get_subscription_count() == 0 or any(s.get_publisher_count() == 0 for s in self.subscriptions):
-            if self.node_proc.poll() is not None or time.monotonic() > deadline:
-                raise ValueError(f"seg_node did not start:\n{self.node_proc.stderr.read()[-2000:]}")
-            rclpy.spin_once(self.node, timeout_sec=0.2)
+        self.procs.wait_until(matched, self.node, timeout, "seg_node matching the benchmark's topics")
         time.sleep(1.0)  # the node's own view of the new subscriptions
 
     def round_trip(self, frame: np.ndarray, encoding: str, outputs: tuple[str, ...]) -> float:

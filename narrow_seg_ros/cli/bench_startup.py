@@ -4,7 +4,6 @@ process where torch cannot be imported), alternating runs of the same frames."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 
@@ -57,6 +56,7 @@ def _start_once(weights, frame) -> dict:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from ..ros.processes import NodeExited, NodeProcesses
     from ..ros.runtime import seg_node_command
 
     params = ["backend:=onnxruntime", "qos_reliability:=reliable", "publish_color:=false", "publish_overlay:=false"]
@@ -71,25 +71,25 @@ def _start_once(weights, frame) -> dict:
     pub = node.create_publisher(Image, "image", qos)
     masks = []
     node.create_subscription(Image, "/seg_node/mask", masks.append, qos)
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        next_publish = 0.0
-        while not masks:
-            if proc.poll() is not None or time.monotonic() - start > 300:
-                raise ValueError(f"seg_node gave no mask:\n{proc.stderr.read()[-2000:]}")
-            if pub.get_subscription_count() and time.monotonic() >= next_publish:
-                pub.publish(frame)  # again every 0.2 s until the node, still loading, takes one
-                next_publish = time.monotonic() + 0.2
-            rclpy.spin_once(node, timeout_sec=0.01)
-        first_mask_s = time.monotonic() - start
-        return {
-            "first_mask_s": round(first_mask_s, 2),
-            "rss_mb": round(status_mb(pid=proc.pid), 1),
-            "peak_rss_mb": round(status_mb("VmHWM", pid=proc.pid), 1),
-        }
+        with NodeProcesses() as procs:
+            start = time.monotonic()
+            proc = procs.start(argv)
+            next_publish = 0.0
+            while not masks:
+                procs.check_running()
+                if time.monotonic() - start > 300:
+                    raise NodeExited("seg_node gave no mask within 300 s")
+                if pub.get_subscription_count() and time.monotonic() >= next_publish:
+                    pub.publish(frame)  # again every 0.2 s until the node, still loading, takes one
+                    next_publish = time.monotonic() + 0.2
+                rclpy.spin_once(node, timeout_sec=0.01)
+            first_mask_s = time.monotonic() - start
+            return {
+                "first_mask_s": round(first_mask_s, 2),
+                "rss_mb": round(status_mb(pid=proc.pid), 1),
+                "peak_rss_mb": round(status_mb("VmHWM", pid=proc.pid), 1),
+            }
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        proc.terminate()
-        proc.wait(timeout=30)

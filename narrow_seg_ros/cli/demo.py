@@ -9,7 +9,6 @@ installed.)
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ def run(args) -> int:
     from sensor_msgs.msg import Image
 
     from ..ros.image_conversion import image_to_numpy
+    from ..ros.processes import NodeExited, NodeProcesses
     from ..ros.runtime import keep_dds_on_this_host, seg_node_command
 
     keep_dds_on_this_host()
@@ -83,44 +83,29 @@ def run(args) -> int:
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     recorder.create_subscription(Image, "/seg_node/mask", on_mask, qos)
     recorder.create_subscription(Image, "/seg_node/overlay", on_overlay, qos)
-    node = subprocess.Popen(node_cmd)
-    player = None
     try:
-        # play only once the node listens, so no frame is played into the void
-        deadline = time.monotonic() + NODE_STARTUP_TIMEOUT_S
-        while recorder.count_publishers("/seg_node/mask") == 0:
-            if node.poll() is not None:
-                print(f"seg_node exited with code {node.returncode}", file=sys.stderr)
-                return 1
-            if time.monotonic() > deadline:
-                print("seg_node did not come up in time", file=sys.stderr)
-                return 1
-            rclpy.spin_once(recorder, timeout_sec=0.2)
-        print(f"seg_node is up; playing {args.frames} frames at {args.rate} Hz")
-        player = subprocess.Popen(player_cmd)
-        t_end = time.monotonic() + args.frames / args.rate + 30
-        while time.monotonic() < t_end and len(received) < args.frames:
-            rclpy.spin_once(recorder, timeout_sec=0.1)
-            if player.poll() is not None and time.monotonic() > t_end - 25:
-                break
-        for _ in range(20):  # drain what is still in flight
-            rclpy.spin_once(recorder, timeout_sec=0.05)
+        with NodeProcesses() as procs:
+            node = procs.start(node_cmd, show_output=True)
+            # play only once the node listens, so no frame is played into the void
+            procs.wait_until(lambda: recorder.count_publishers("/seg_node/mask") > 0, recorder,
+                             NODE_STARTUP_TIMEOUT_S, "seg_node coming up", procs=[node])  # fmt: skip
+            print(f"seg_node is up; playing {args.frames} frames at {args.rate} Hz")
+            player = procs.start(player_cmd, show_output=True)
+            t_end = time.monotonic() + args.frames / args.rate + 30
+            while time.monotonic() < t_end and len(received) < args.frames:
+                rclpy.spin_once(recorder, timeout_sec=0.1)
+                if player.poll() is not None and time.monotonic() > t_end - 25:
+                    break
+            for _ in range(20):  # drain what is still in flight
+                rclpy.spin_once(recorder, timeout_sec=0.05)
+    except NodeExited as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
-        _terminate(player, node)
         recorder.destroy_node()
         rclpy.try_shutdown()
 
     return _report(received, args, out)
-
-
-def _terminate(*procs) -> None:
-    for proc in procs:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _report(received: list[tuple[float, float]], args, out: Path) -> int:

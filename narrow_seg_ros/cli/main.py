@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..resources import TRAINING_MODULES, needs_training_tools
+from ..ros.processes import NodeExited
 
 # One module per subcommand (narrow_seg_ros/cli/<name>.py with add_parser(sub) and run(args)).
 SUBCOMMANDS = [
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # bad user input: one clear line, no traceback
         print(f"narrow-seg {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except NodeExited as exc:  # a node the command started died or never came up: its output, no traceback
+        print(f"narrow-seg {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except ModuleNotFoundError as exc:
         if exc.name not in TRAINING_MODULES:
             raise

@@ -11,7 +11,6 @@ the last. A leak shows as steady growth.
 from __future__ import annotations
 
 import math
-import subprocess
 import time
 
 import numpy as np
@@ -40,13 +39,13 @@ def run(args) -> int:
 
     from ..resources import shipped_weights
     from ..ros.image_conversion import numpy_to_image
+    from ..ros.processes import NodeProcesses
     from ..ros.runtime import keep_dds_on_this_host, seg_node_command
 
     keep_dds_on_this_host()
     weights = args.weights or str(shipped_weights(args.model))
     messages = [numpy_to_image(np.ascontiguousarray(f[..., ::-1]), "bgr8") for f in street_frames(args.size, 4)]
     cmd = seg_node_command(f"weights:={weights}", "publish_color:=false", "publish_overlay:=false", "log_period:=0.0")
-    node_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rclpy.init()
     node = rclpy.create_node("soak_camera")
     pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
@@ -62,34 +61,39 @@ def run(args) -> int:
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     rows = []
     try:
-        deadline = time.monotonic() + 180
-        while pub.get_subscription_count() == 0:
-            if node_proc.poll() is not None or time.monotonic() > deadline:
-                raise ValueError(f"seg_node did not start:\n{node_proc.stderr.read()[-2000:]}")
-            rclpy.spin_once(node, timeout_sec=0.2)
-        start = next_frame = time.monotonic()
-        print(f"soak: {args.size[0]}x{args.size[1]} bgr8 at {args.rate} Hz for {args.minutes} min, {weights}")
-        print("second  rss_mb  published  masks  dropped  invalid  failed")
-        rows_due = max(1, math.ceil(60 * args.minutes / args.period - 1e-9))
-        for row_index in range(1, rows_due + 1):
-            second = min(row_index * args.period, 60 * args.minutes)
-            while time.monotonic() < start + second:
-                if time.monotonic() >= next_frame:
-                    msg = messages[counts["published"] % len(messages)]
-                    msg.header.stamp = node.get_clock().now().to_msg()
-                    pub.publish(msg)
-                    counts["published"] += 1
-                    next_frame += 1.0 / args.rate
-                rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, next_frame - time.monotonic())))
-            row = {"second": round(second), "rss_mb": status_mb(pid=node_proc.pid), **counts}
-            row.update({k: int(health.get(k, -1)) for k in ("dropped", "invalid", "failed")})
-            rows.append(row)
-            print("  ".join(f"{row[k]:>{len(k)}.0f}" if k == "rss_mb" else f"{row[k]:>{len(k)}}" for k in row))
+        with NodeProcesses() as procs:
+            node_proc = procs.start(cmd)
+            procs.wait_until(lambda: pub.get_subscription_count() > 0, node, 180, "seg_node subscribing")
+            print(f"soak: {args.size[0]}x{args.size[1]} bgr8 at {args.rate} Hz for {args.minutes} min, {weights}")
+            print("second  rss_mb  published  masks  dropped  invalid  failed")
+            for row in _soak(node, pub, messages, counts, health, procs, node_proc, args):
+                rows.append(row)
+                print("  ".join(f"{row[k]:>{len(k)}.0f}" if k == "rss_mb" else f"{row[k]:>{len(k)}}" for k in row))
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        node_proc.terminate()
-        node_proc.wait(timeout=15)
     growth = rows[-1]["rss_mb"] - rows[0]["rss_mb"]
     print(f"RSS growth from second {rows[0]['second']} to second {rows[-1]['second']}: {growth:+.1f} MB")
     return 0
+
+
+def _soak(node, pub, messages, counts, health, procs, node_proc, args):
+    """Publish at ``args.rate`` for ``args.minutes``; a row of counters every ``args.period`` s."""
+    import rclpy
+
+    start = next_frame = time.monotonic()
+    rows_due = max(1, math.ceil(60 * args.minutes / args.period - 1e-9))
+    for row_index in range(1, rows_due + 1):
+        second = min(row_index * args.period, 60 * args.minutes)
+        while time.monotonic() < start + second:
+            if time.monotonic() >= next_frame:
+                msg = messages[counts["published"] % len(messages)]
+                msg.header.stamp = node.get_clock().now().to_msg()
+                pub.publish(msg)
+                counts["published"] += 1
+                next_frame += 1.0 / args.rate
+            rclpy.spin_once(node, timeout_sec=max(0.0, min(0.005, next_frame - time.monotonic())))
+        procs.check_running()  # a node that died mid-soak is the finding, not a row of zeros
+        row = {"second": round(second), "rss_mb": status_mb(pid=node_proc.pid), **counts}
+        row.update({k: int(health.get(k, -1)) for k in ("dropped", "invalid", "failed")})
+        yield row
