@@ -119,6 +119,45 @@ def vnet_weights(tmp_path_factory):
     return make_weights(tmp_path_factory.mktemp("weights") / "vnet_random.pt", model="vnet", input_size=(128, 256))
 
 
+# the shipped graph of the smaller input (540x720; the Cityscapes one is 1024x2048): a committed
+# file, so the torch-free environments run the node's tests offline
+SHIPPED_ONNX = REPO / "models" / "ndnet45_fcn8_camvid.onnx"
+
+
+@pytest.fixture(scope="module")
+def node_weights(request):
+    """Weights seg_node runs here: the random .pt where torch is importable, else the shipped .onnx
+    (the torch-free deployment runs .onnx files on onnxruntime). Read its contract with
+    weights_contract, start the node with node_backend."""
+    if torch is None:
+        return SHIPPED_ONNX
+    return request.getfixturevalue("ndnet_weights")
+
+
+def weights_contract(path) -> tuple[list[str], tuple[int, int]]:
+    """(class names, network input size (H, W)) of a .pt or an .onnx; an .onnx's from its metadata,
+    read with onnxruntime alone, so that this works where torch is absent."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        from narrow_seg_ros.inference.onnx_metadata import read_onnx_metadata
+
+        meta = read_onnx_metadata(path)
+        return list(meta["class_names"]), tuple(meta["input_size"])
+    if torch is None:
+        raise RuntimeError(f"{path}: a .pt is read with torch, which this environment lacks")
+    from narrow_seg_ros.weights import load_weights
+
+    weights = load_weights(path)
+    return list(weights.class_names), tuple(weights.input_size)
+
+
+def node_backend(path) -> str:
+    """The backend for ``path``: auto for an .onnx (it resolves to onnxruntime, an .onnx's only
+    one); torch for a .pt, since auto on a CPU picks onnxruntime and would run the engine's ONNX
+    export of it (engine._resolve) instead of the torch model these tests check."""
+    return "torch" if Path(path).suffix == ".pt" else "auto"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """ONNX exports made by the engine go to a folder of this test run."""

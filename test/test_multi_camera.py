@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import stop
+from conftest import node_backend, stop
 
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
@@ -79,11 +79,12 @@ def spin_for(ros, seconds, cameras=()):
         rclpy.spin_once(ros, timeout_sec=0.01)
 
 
-def test_one_node_serves_three_cameras(ros, ndnet_weights):
+def test_one_node_serves_three_cameras(ros, node_weights):
     from narrow_seg_ros.inference.engine import Segmenter
 
+    backend = node_backend(node_weights)
     cmd = seg_node_command(
-        f"weights:={ndnet_weights}", "backend:=torch", "qos_reliability:=reliable",
+        f"weights:={node_weights}", f"backend:={backend}", "qos_reliability:=reliable",
         "cameras:=front,left,rear:compressed", "diagnostics_period:=0.5",
     )  # fmt: skip
     node = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -100,7 +101,7 @@ def test_one_node_serves_three_cameras(ros, ndnet_weights):
         spin_for(ros, 3.0)
     finally:
         log = stop(node)
-    engine = Segmenter.from_weights(ndnet_weights, backend="torch", device="cpu", warmup=0)
+    engine = Segmenter.from_weights(node_weights, backend=backend, device="cpu", warmup=0)  # the node's backend
     rear_silent_at = max(t for t, _ in cameras[2].sent.values())
     for camera in cameras:
         assert camera.masks, f"{camera.name}: no masks\n{log}"
