@@ -10,7 +10,13 @@ state for one camera:
 - a packet FFmpeg refuses (damaged) raises :class:`VideoError`; a missing H.264 packet is found by
   the gap it leaves in ``frame_num`` (FFmpeg would otherwise conceal it and hand out smeared
   frames); either way the decoder drops everything up to the next keyframe and starts there;
-- a frame larger than ``max_pixels`` is refused before it is converted.
+- an empty packet is skipped (counted in ``skipped``): given to FFmpeg it would end the stream;
+- a keyframe whose SPS differs from the last keyframe's starts a fresh FFmpeg decoder (a damaged
+  SPS could leave FFmpeg holding every later frame back; a new resolution needs one anyway);
+- a stream whose sequence parameter set (SPS) declares a picture larger than ``max_pixels``
+  (``MAX_PIXELS`` unless given; 0: no limit) is refused before FFmpeg sees it (FFmpeg would allocate
+  the declared size, up to 16384 x 16384, for a packet of a few bytes), and a frame larger than
+  that before it is converted.
 
 Frames come back as ``av.VideoFrame``: converting one to RGB (:func:`to_rgb`) is left to whoever
 uses it, so that a consumer keeping only the newest frame converts only that one.
@@ -26,6 +32,8 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+
+from .ros.image_conversion import MAX_PIXELS
 
 FORMATS = {"h264": "h264", "h265": "hevc", "hevc": "hevc"}  # CompressedVideo.format -> FFmpeg decoder
 ENCODERS = {"h264": "libx264", "h265": "libx265"}
@@ -78,10 +86,11 @@ def is_keyframe(data: bytes, fmt: str) -> bool:
 class _Bits:
     """An RBSP bit reader (emulation prevention bytes removed)."""
 
-    def __init__(self, unit: bytes, skip_bytes: int):
+    def __init__(self, unit: bytes, skip_bytes: int, max_bytes: int = 4096):
         rbsp = bytearray()
         zeros = 0
-        for b in unit[skip_bytes:]:
+        # the headers read here are at a NAL unit's start: the rest (a slice's data) is not scanned
+        for b in unit[skip_bytes : skip_bytes + max_bytes]:
             if zeros >= 2 and b == 3:
                 zeros = 0
                 continue
@@ -91,7 +100,7 @@ class _Bits:
 
     def bit(self) -> int:
         if self.pos >= 8 * len(self.data):
-            raise VideoError("truncated H.264 header")
+            raise VideoError("truncated NAL unit header")
         b = (self.data[self.pos >> 3] >> (7 - (self.pos & 7))) & 1
         self.pos += 1
         return b
@@ -107,7 +116,7 @@ class _Bits:
         while self.bit() == 0:
             zeros += 1
             if zeros > 31:
-                raise VideoError("bad exp-Golomb code in an H.264 header")
+                raise VideoError("bad exp-Golomb code in a NAL unit header")
         return (1 << zeros) - 1 + self.bits(zeros)
 
     def se(self) -> int:
@@ -118,27 +127,99 @@ class _Bits:
 _HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
-def _sps_frame_num_bits(unit: bytes) -> tuple[int, bool]:
-    """(bits of frame_num, separate_colour_plane_flag) from an H.264 SPS NAL unit."""
+def _skip_scaling_lists(r: _Bits, count: int) -> None:
+    for i in range(count):
+        if r.bit():
+            last = following = 8
+            for _ in range(16 if i < 6 else 64):
+                if following:
+                    following = (last + r.se() + 256) % 256
+                last = following or last
+
+
+def h264_sps(unit: bytes) -> dict:
+    """The fields of an H.264 SPS NAL unit read here: frame_num bits, separate_colour_plane_flag,
+    the width and height (cropped), and the RBSP bit span (``size_bits``) of the coded size's fields."""
     r = _Bits(unit, 1)
     profile = r.bits(8)
     r.bits(16)  # constraint flags, level
     r.ue()  # seq_parameter_set_id
-    separate = False
+    separate, chroma = False, 1
     if profile in _HIGH_PROFILES:
         chroma = r.ue()
         if chroma == 3:
             separate = bool(r.bit())
         r.ue(), r.ue(), r.bit()  # bit depths, qpprime_y_zero_transform_bypass_flag
         if r.bit():  # seq_scaling_matrix_present_flag
-            for i in range(12 if chroma == 3 else 8):
-                if r.bit():
-                    last = following = 8
-                    for _ in range(16 if i < 6 else 64):
-                        if following:
-                            following = (last + r.se() + 256) % 256
-                        last = following or last
-    return r.ue() + 4, separate
+            _skip_scaling_lists(r, 12 if chroma == 3 else 8)
+    frame_num_bits = r.ue() + 4
+    poc_type = r.ue()
+    if poc_type == 0:
+        r.ue()
+    elif poc_type == 1:
+        r.bit(), r.se(), r.se()
+        for _ in range(r.ue()):  # offsets for reference frames: each reads bits, bounded by the unit
+            r.se()
+    r.ue(), r.bit()  # max_num_ref_frames, gaps_in_frame_num_value_allowed_flag
+    start = r.pos
+    width_mbs, height_units = r.ue() + 1, r.ue() + 1
+    end = r.pos
+    frame_mbs_only = r.bit()
+    if not frame_mbs_only:
+        r.bit()  # mb_adaptive_frame_field_flag
+    r.bit()  # direct_8x8_inference_flag
+    unit_x, unit_y = (1, 1) if separate or chroma in (0, 3) else (2, 2 if chroma == 1 else 1)
+    width, height = _cropped(r, 16 * width_mbs, 16 * height_units * (2 - frame_mbs_only), unit_x,
+                             unit_y * (2 - frame_mbs_only))  # fmt: skip
+    return {"frame_num_bits": frame_num_bits, "separate": separate, "width": width, "height": height,
+            "size_bits": (start, end)}  # fmt: skip
+
+
+def _cropped(r: _Bits, width: int, height: int, unit_x: int, unit_y: int) -> tuple[int, int]:
+    """The picture's size after the cropping window (H.264 frame_cropping, H.265 conformance window)
+    that follows in ``r``; the coded size where there is none, or one larger than the picture
+    (FFmpeg then ignores it)."""
+    if not r.bit():
+        return width, height
+    left, right, top, bottom = r.ue(), r.ue(), r.ue(), r.ue()
+    crop_x, crop_y = (left + right) * unit_x, (top + bottom) * unit_y
+    return (width - crop_x, height - crop_y) if crop_x < width and crop_y < height else (width, height)
+
+
+def h265_sps(unit: bytes) -> dict:
+    """The width and height (cropped) of an H.265 SPS NAL unit, and the RBSP bit span
+    (``size_bits``) of the coded size's fields."""
+    r = _Bits(unit, 2)
+    r.bits(4)  # sps_video_parameter_set_id
+    sub_layers = r.bits(3)  # sps_max_sub_layers_minus1
+    r.bit()
+    r.bits(88), r.bits(8)  # profile_tier_level: the general profile and level
+    present = [(r.bit(), r.bit()) for _ in range(sub_layers)]
+    if sub_layers:
+        r.bits(2 * (8 - sub_layers))
+    for profile, level in present:
+        r.bits(88 * profile + 8 * level)
+    r.ue()  # sps_seq_parameter_set_id
+    chroma = r.ue()
+    if chroma == 3:
+        chroma = 0 if r.bit() else 3  # separate_colour_plane_flag: each plane coded as monochrome
+    start = r.pos
+    width, height = r.ue(), r.ue()
+    end = r.pos
+    width, height = _cropped(r, width, height, 2 if chroma in (1, 2) else 1, 2 if chroma == 1 else 1)
+    return {"width": width, "height": height, "size_bits": (start, end)}
+
+
+def sps_units(data: bytes, codec: str) -> tuple[bytes, ...]:
+    """The SPS NAL units of an access unit."""
+    return tuple(unit for unit in nal_units(data) if nal_type(unit, codec) == (33 if codec == "hevc" else 7))
+
+
+def declared_size(data: bytes, codec: str) -> tuple[int, int] | None:
+    """(width, height) the largest SPS in an access unit declares, None without one; VideoError for
+    an SPS too short to hold it."""
+    fields = [h265_sps(unit) if codec == "hevc" else h264_sps(unit) for unit in sps_units(data, codec)]
+    return max(((f["width"], f["height"]) for f in fields), key=lambda size: size[0] * size[1], default=None)
 
 
 class _FrameNumTracker:
@@ -157,9 +238,10 @@ class _FrameNumTracker:
         for unit in nal_units(data):
             kind = unit[0] & 0x1F
             if kind == 7:
-                self.bits, self.separate = _sps_frame_num_bits(unit)
+                sps = h264_sps(unit)
+                self.bits, self.separate = sps["frame_num_bits"], sps["separate"]
             elif kind in (1, 5) and self.bits is not None:
-                r = _Bits(unit, 1)
+                r = _Bits(unit, 1, 64)
                 r.ue(), r.ue(), r.ue()  # first_mb_in_slice, slice_type, pic_parameter_set_id
                 if self.separate:
                     r.bits(2)
@@ -182,7 +264,7 @@ class VideoDecoder:
     restarting at keyframes. ``log`` receives one line when the stream starts and when it is lost
     and found again. Not thread-safe: one decoder per camera, fed from one thread."""
 
-    def __init__(self, max_pixels: int = 0, log: Callable[[str], None] | None = None, threads: int = 1):
+    def __init__(self, max_pixels: int = MAX_PIXELS, log: Callable[[str], None] | None = None, threads: int = 1):
         self.max_pixels, self.log, self.threads = max_pixels, log or (lambda _: None), threads
         self.fmt = self.codec = None
         self.context = None
@@ -193,6 +275,7 @@ class VideoDecoder:
         self.decoded = 0
         self._skipped_since = 0
         self._frame_num = _FrameNumTracker()
+        self._sps = None
 
     def _open(self, fmt: str) -> None:
         import av
@@ -207,6 +290,7 @@ class VideoDecoder:
         self.context.thread_count = self.threads
         self.fmt, self.codec = fmt, codec
         self._frame_num = _FrameNumTracker()
+        self._sps = None  # the SPS units of the stream's last keyframe
 
     def lose(self, why: str) -> None:
         """Drop the decoder's state; wait for the next keyframe."""
@@ -214,6 +298,22 @@ class VideoDecoder:
         self.waiting, self.context, self._skipped_since = True, None, 0
         self._frame_num.reset()
         self.log(f"{why}: dropping packets until the next keyframe")
+
+    def _check_size(self, data: bytes) -> None:
+        """VideoError for an SPS declaring more than ``max_pixels``, before FFmpeg allocates it."""
+        size = declared_size(data, self.codec)
+        if self.max_pixels and size and size[0] * size[1] > self.max_pixels:
+            raise VideoError(f"its SPS declares {size[0]}x{size[1]}, over max_image_pixels={self.max_pixels}")
+
+    def _restart_on_new_sps(self, data: bytes) -> None:
+        """A keyframe whose SPS differs from the last keyframe's starts a fresh FFmpeg decoder: a
+        damaged SPS (a bit flipped in its reorder depth) left FFmpeg holding every later frame back,
+        and the intact keyframes after it could not undo that. Streams repeat an unchanged SPS."""
+        sps = sps_units(data, self.codec)
+        if sps and sps != self._sps and is_keyframe(data, self.codec):
+            if self._sps is not None:
+                self._open(self.fmt)
+            self._sps = sps
 
     def decode(self, data: bytes, fmt: str) -> list:
         """The frames one access unit gives (usually one; none while waiting for a keyframe).
@@ -226,6 +326,9 @@ class VideoDecoder:
                 self.lose(f"format changed from {self.fmt} to {fmt}")
             self._open(fmt)
         data = bytes(data)
+        if not data:  # FFmpeg takes an empty packet for the end of the stream and refuses all after it
+            self.skipped += 1
+            return []
         if self.waiting:
             if not is_keyframe(data, self.codec):
                 self.skipped += 1
@@ -235,17 +338,18 @@ class VideoDecoder:
             what = "started" if not self.started else "resumed"
             self.log(f"{self.fmt} stream {what} at a keyframe ({self._skipped_since} packets before it dropped)")
             self.started, self._skipped_since = True, 0
-        if self.codec == "h264":
-            try:
-                intact = self._frame_num.check(data)
-            except VideoError as exc:
-                self.lose(f"damaged packet ({exc})")
-                raise
-            if not intact:
-                self.lose("a packet is missing (H.264 frame_num gap)")
-                self.skipped += 1
-                self._skipped_since += 1
-                return []
+        try:
+            self._check_size(data)
+            self._restart_on_new_sps(data)
+            intact = self._frame_num.check(data) if self.codec == "h264" else True
+        except VideoError as exc:
+            self.lose(f"damaged packet ({exc})")
+            raise VideoError(f"cannot decode {self.fmt} packet: {exc}") from exc
+        if not intact:
+            self.lose("a packet is missing (H.264 frame_num gap)")
+            self.skipped += 1
+            self._skipped_since += 1
+            return []
         try:
             frames = self.context.decode(av.Packet(data))
         except (av.FFmpegError, ValueError) as exc:
@@ -266,7 +370,7 @@ def to_rgb(frame):
     return frame.to_ndarray(format="rgb24")
 
 
-def decode_packets(packets, fmt: str, max_pixels: int = 0) -> list:
+def decode_packets(packets, fmt: str, max_pixels: int = MAX_PIXELS) -> list:
     """Every frame of a list of access units, as RGB arrays; VideoError on a damaged one."""
     decoder = VideoDecoder(max_pixels)
     return [to_rgb(f) for data in packets for f in decoder.decode(data, fmt)]

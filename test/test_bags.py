@@ -318,3 +318,70 @@ def test_demo_plays_a_recording_through_seg_node(ros, drives, weights, tmp_path)
     assert "achieved FPS" in proc.stdout
     masks = sorted(tmp_path.glob("mask_*.png"))
     assert len(masks) == 2 and cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED).shape == SIZES[SIDE]
+
+
+# --------------------------------------------------------------------------------------------------
+# Decompression bombs: rosbags inflated zstd messages, MCAP chunks and file-mode storage files with
+# no limit (a 64 MiB bomb of 2 KB allocated 141 MiB; 512 KB would have made 16 GiB)
+
+BOMBS = {  # (kind, expands to, declared): message of the error
+    "message": (("message", 64 << 20, False), "a zstd-compressed message expands to more than 4194304 bytes"),
+    "message declaring its size": (("message", 64 << 20, True), "expands to more than 4194304 bytes"),
+    "zstd chunk declaring less": (("chunk", 600 << 20, False), "a zstd MCAP chunk expands to more than the 4023 bytes"),
+    "zstd chunk declaring 600 MiB": (("chunk", 600 << 20, True), "declares 629145600 uncompressed bytes, over the"),
+    "lz4 chunk declaring less": (("lz4-chunk", 64 << 20, False), "an lz4 MCAP chunk expands to more than the"),
+    "file": (("file", 64 << 20, False), r"mcap-file\.mcap\.zstd expands to more than 4194304 bytes"),
+}
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_decompression_bombs_are_refused_within_the_limit(tmp_path, monkeypatch, name):
+    """Each mode's bomb is a BagError naming it, before more than the limit (lowered here to 4 MiB)
+    is allocated; the decompressed output grows in a buffer and is copied once, hence 3x."""
+    pytest.importorskip("hypothesis")  # narrow_seg_ros.fuzz builds the bombs
+    import tracemalloc
+
+    from narrow_seg_ros.data import bags
+    from narrow_seg_ros.fuzz import BOMB_SEEDS, RecordingCase, read_whole_recording
+
+    (kind, size, declare), message = BOMBS[name]
+    bag = RecordingCase(BOMB_SEEDS[kind], [("bomb", kind, size, declare)]).build(tmp_path)
+    monkeypatch.setattr(bags, "MAX_DECOMPRESSED_BYTES", 4 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(bags.BagError, match=rf"^cannot read recording \S+: .*{message}.*decompression bomb\?\)$"):
+            read_whole_recording(bag)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * (4 << 20) + (4 << 20), peak
+
+
+def test_a_chunk_declaring_more_than_the_default_limit_is_refused_before_it_is_inflated(tmp_path):
+    pytest.importorskip("hypothesis")
+    import tracemalloc
+
+    from narrow_seg_ros.data.bags import MAX_DECOMPRESSED_BYTES, BagError
+    from narrow_seg_ros.fuzz import RecordingCase, read_whole_recording
+
+    assert MAX_DECOMPRESSED_BYTES == 8 * 8192 * 8192
+    bag = RecordingCase("mcap-zstd", [("bomb", "chunk", 600 << 20, True)]).build(tmp_path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BagError, match=r"over the limit of 536870912 \(MAX_DECOMPRESSED_BYTES"):
+            read_whole_recording(bag)
+        assert tracemalloc.get_traced_memory()[1] < 4 << 20
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("seed", ["sqlite3-message", "mcap-zstd", "mcap-file"])
+def test_compressed_recordings_within_the_limit_read_whole(monkeypatch, seed):
+    """The bound refuses nothing a real recording holds: every compression mode reads whole with the
+    limit at 64 KiB (the seed's messages are under 1 KB, its chunk 4 KB)."""
+    pytest.importorskip("hypothesis")
+    from narrow_seg_ros.data import bags
+    from narrow_seg_ros.fuzz import read_whole_recording, recording_seed
+
+    monkeypatch.setattr(bags, "MAX_DECOMPRESSED_BYTES", 64 << 10)
+    assert read_whole_recording(recording_seed(seed)[0]) == 12

@@ -1,6 +1,7 @@
 """Hostile input: hypothesis properties (narrow_seg_ros.fuzz) for the message → frame decoders,
-camera_info, recordings, YAML files and weights with a small, derandomized budget, the failures
-fuzzing found as regression tests, the size limits, and `narrow-seg infer` on mangled recordings.
+camera_info, recordings, YAML files, weights and video packets with a small, derandomized budget,
+the failures fuzzing found as regression tests, the size limits, and `narrow-seg infer` on mangled
+recordings.
 
 Longer campaigns: ``narrow-seg fuzz all --cases 10000`` (docs/reliability.md).
 """
@@ -36,6 +37,7 @@ from narrow_seg_ros.fuzz import (
     check_config,
     check_image,
     check_recording,
+    check_video,
     check_weights,
     compressed_cases,
     config_attacks,
@@ -45,6 +47,7 @@ from narrow_seg_ros.fuzz import (
     png_bomb,
     png_bytes,
     recording_cases,
+    video_cases,
     weights_cases,
     weights_seed,
     write_recording,
@@ -71,6 +74,12 @@ NEEDS_TRAINING_TOOLS = pytest.mark.skipif(
 # camera_info is a ROS message: the Python 3.10 environment has no ROS (scripts/setup.sh --env py310)
 NEEDS_ROS_MESSAGES = pytest.mark.skipif(
     importlib.util.find_spec("sensor_msgs") is None, reason="sensor_msgs (ROS 2) is not installed in this environment"
+)
+
+# the video target encodes its clips and decodes with PyAV, an optional dependency of the node
+NEEDS_AV = pytest.mark.skipif(
+    importlib.util.find_spec("av") is None,
+    reason="PyAV (av) is not installed: the video target encodes and decodes with it",
 )
 
 # CI budget: a few hundred cases per target, the same ones on every run, no example database.
@@ -327,10 +336,12 @@ def test_fuzz_command_runs_a_campaign():
     from narrow_seg_ros.cli.fuzz import TARGET_NEEDS
 
     absent = {t for t, modules in TARGET_NEEDS.items() if any(importlib.util.find_spec(m) is None for m in modules)}
-    assert absent <= ({"config", "weights", "camera_info"} if not HAS_TRAINING_TOOLS else set())
+    allowed = {"config", "weights", "camera_info"} if not HAS_TRAINING_TOOLS else set()
+    allowed |= {"video"} if importlib.util.find_spec("av") is None else set()
+    assert absent <= allowed
     assert all(f"skipping {t}: needs " in proc.stdout for t in absent), proc.stdout
     targets = tuple(
-        t for t in ("image", "compressed", "camera_info", "recording", "config", "weights") if t not in absent
+        t for t in ("image", "compressed", "camera_info", "recording", "config", "weights", "video") if t not in absent
     )
     rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line.startswith(targets)}
     assert set(rows) == set(targets)
@@ -418,6 +429,14 @@ def test_camera_info_binning_without_roi_follows_the_image_size():
 @example(case=RecordingCase("mcap", [("metadata", "text", "alias bomb (10^10 expanded)")]))
 # files: '' made rosbags' close() fail before it closed the SQLite file: a descriptor left open
 @example(case=RecordingCase("sqlite3", [("metadata", "key-set", (INFO, "files"), "")]))
+# decompression bombs, each mode: rosbags inflated them whole (64 MiB from 2 KB allocated 141 MiB)
+@example(case=RecordingCase("sqlite3-message", [("bomb", "message", 64 << 20, False)]))
+@example(case=RecordingCase("mcap-zstd", [("bomb", "chunk", 600 << 20, False)]))
+@example(case=RecordingCase("mcap-zstd", [("bomb", "chunk", 600 << 20, True)]))
+@example(case=RecordingCase("mcap-zstd", [("bomb", "lz4-chunk", 64 << 20, False)]))
+@example(case=RecordingCase("mcap-file", [("bomb", "file", 64 << 20, True)]))
+# the property held the BagError (and in its traceback rosbags' SQLite connection) past its fd count
+@example(case=RecordingCase("sqlite3-message", [("bomb", "message", 64 << 20, False), ("storage", "truncate", 0)]))
 def test_recording_property(case):
     check_recording(case)
 
@@ -444,6 +463,7 @@ MANGLED = {
         "a message count of 'x'",
     ),
     "fifo": (RecordingCase("sqlite3", [("layout", "storage-fifo")]), "is not a regular file"),
+    "bomb": (RecordingCase("mcap-zstd", [("bomb", "chunk", 600 << 20, True)]), "a decompression bomb?"),
     "broken-midway": (None, "cannot read a sensor_msgs/msg/Image message on /cam/image_raw"),
 }
 
@@ -691,3 +711,14 @@ def test_onnx_metadata_errors_name_the_file_and_the_field(tmp_path, recipe, mess
     with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: .*{message}") as raised:
         Segmenter.from_weights(path, backend="onnxruntime", device="cpu", threads=1, warmup=0)
     assert "\n" not in str(raised.value)
+
+
+# ===================================================================================================
+# H.264 / H.265 packets (the regressions the campaigns found are in test_video.py, which needs PyAV)
+
+
+@NEEDS_AV
+@settings(CI, max_examples=60)
+@given(case=video_cases())
+def test_video_property(case):
+    check_video(case)

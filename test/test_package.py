@@ -27,6 +27,7 @@ IMPORTS = {
     "rcl_interfaces": ("rcl_interfaces", None, "deploy"),
     "rclpy": ("rclpy", None, "deploy"),
     "rosbags": ("python3-rosbags-pip", "rosbags", "deploy"),
+    "lz4": ("python3-rosbags-pip", "rosbags", "deploy"),  # rosbags' dependency: bags.py bounds its decompression
     "sensor_msgs": ("sensor_msgs", None, "deploy"),
     "std_msgs": ("std_msgs", None, "deploy"),
     "tqdm": ("python3-tqdm", "tqdm", "deploy"),
@@ -75,7 +76,7 @@ def test_dependencies_match_the_imports():
     setup_text = (REPO / "setup.py").read_text()
     exec(setup_text[setup_text.index("DEPLOY =") : setup_text.index("\n", setup_text.index("VIDEO ="))], setup_globals)
     assert sorted(setup_globals["DEPLOY"]) == sorted(
-        pip for _, pip, role in IMPORTS.values() if role == "deploy" and pip
+        {pip for _, pip, role in IMPORTS.values() if role == "deploy" and pip}
     )
     assert setup_globals["VIDEO"] == [pip for _, pip, role in IMPORTS.values() if role == "video"]
     assert sorted(setup_globals["TRAIN"]) == sorted(

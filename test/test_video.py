@@ -338,3 +338,63 @@ def test_video_stream_never_blocks_the_callback(monkeypatch):
     assert [int(f.header.frame_id) for f in delivered] == [0, *range(30, 40)]
     assert camera.stats["video_lost"] == 1 and camera.stats["video_skipped"] == 29 - 0, camera.stats
     assert any("packets behind" in line for line in logs) and any("resumed" in line for line in logs), logs
+
+
+# --------------------------------------------------------------------------------------------------
+# Failures the video fuzz target found (narrow_seg_ros.fuzz, `narrow-seg fuzz video`), and the SPS
+# size check
+
+
+def test_an_empty_packet_does_not_end_the_stream():
+    """An empty packet made FFmpeg drain (the end of the stream): the next keyframe then failed with
+    EOF and the stream lost a whole GOP. It is skipped now."""
+    packets = clip("h264", frames=20)
+    decoder = VideoDecoder()
+    got = decoded_indices(decoder, dict(enumerate(packets[:7] + [b""] + packets[7:])), "h264")
+    assert got == [i for i in range(21) if i != 7] and decoder.lost == 0 and decoder.skipped == 1
+
+
+def test_the_size_limit_is_the_cropped_picture_s():
+    """A 32x24 H.264 stream is coded as 32x32 macroblocks and cropped: with max_pixels 768 its SPS
+    was refused for the coded size (the fuzz target's first failure)."""
+    encoder = VideoEncoder(32, 24, "h264", gop=4)
+    packets = [encoder.encode(make_frame(i, 24, 32))[0][0] for i in range(4)]
+    decoder = VideoDecoder(max_pixels=32 * 24)
+    frames = [f for p in packets for f in decoder.decode(p, "h264")]
+    assert [(f.width, f.height) for f in frames] == [(32, 24)] * 4
+
+
+@pytest.mark.parametrize("fmt", ["h264", "h265"])
+def test_an_sps_declaring_more_than_the_limit_is_refused_before_ffmpeg_allocates_it(fmt):
+    """A keyframe whose SPS says 16384 x 16384 (FFmpeg's own cap) made FFmpeg allocate 400 MB
+    frames for a packet of 2 KB; it is refused by the SPS alone, and the stream resumes at the next
+    intact keyframe. The default limit is MAX_PIXELS (``narrow-seg infer`` passes none)."""
+    import resource
+
+    from narrow_seg_ros.fuzz import rewrite_sps_size
+    from narrow_seg_ros.video import declared_size
+
+    packets = clip(fmt, frames=20)
+    bomb = rewrite_sps_size(packets[0], fmt, 16384, 16384)
+    assert declared_size(bomb, {"h264": "h264", "h265": "hevc"}[fmt])[0] == 16384
+    decoder = VideoDecoder()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(
+        VideoError, match=rf"^cannot decode {fmt} packet: its SPS declares 16384x\d+, over max_image_pixels=67108864$"
+    ):
+        decoder.decode(bomb, fmt)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) * 1024 < 64 << 20
+    got = decoded_indices(decoder, {i: packets[i] for i in range(1, 20)}, fmt)
+    assert got == list(range(10, 20)) and decoder.lost == 1
+
+
+def test_a_damaged_sps_does_not_hold_frames_back_after_the_next_keyframe():
+    """The fuzz target's minimal case (seed 2530512648): a bit flipped in the second keyframe's SPS
+    (x264's 32x24 clip, byte 23) made FFmpeg return nothing for it and hold back two frames of every
+    GOP after, the intact keyframes too. A keyframe with another SPS now starts a fresh decoder."""
+    from narrow_seg_ros.fuzz import VIDEO_FRAMES, VideoCase, check_video, video_seed
+
+    packets = list(video_seed("h264", (32, 24)))
+    packets[4] = packets[4][:23] + bytes([packets[4][23] ^ 1]) + packets[4][24:]
+    case = VideoCase([(p, "h264") for p in packets + list(video_seed("h264", (32, 24)))], VIDEO_FRAMES, (32, 24))
+    check_video(case)

@@ -1,5 +1,6 @@
 """``narrow-seg fuzz``: long property-based fuzzing campaigns against what the node and the
-commands read from outside: image messages, camera_info, recordings, YAML files, weights.
+commands read from outside: image messages, camera_info, recordings, YAML files, weights, H.264 /
+H.265 video packets.
 
 The properties and inputs are those of ``test/test_fuzz.py`` (``narrow_seg_ros.fuzz``); CI runs
 them with a small fixed budget, this command with N fresh random cases per target.
@@ -11,19 +12,21 @@ import importlib.util
 
 from .common import int_at_least
 
-TARGET_NAMES = ("image", "compressed", "camera_info", "recording", "config", "weights")
+TARGET_NAMES = ("image", "compressed", "camera_info", "recording", "config", "weights", "video")
 # modules a target's code under test needs besides hypothesis (the image targets need OpenCV alone)
 TARGET_NEEDS = {
     "camera_info": ("sensor_msgs",),
     "recording": ("rosbags",),
     "config": ("torch",),  # data/folder.py reads its masks through torch's Dataset
     "weights": ("torch", "onnx", "onnxruntime"),
+    "video": ("av",),  # PyAV: encodes the seed clips and decodes (an optional dependency of the node)
 }
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "fuzz", help="property-based fuzzing of decoders, camera_info, recordings, YAML and weights (needs hypothesis)"
+        "fuzz",
+        help="property-based fuzzing of decoders, camera_info, recordings, YAML, weights and video (needs hypothesis)",
     )
     p.add_argument("target", choices=(*TARGET_NAMES, "all"), help="what to fuzz, or all")
     p.add_argument("--cases", type=int_at_least(1), default=1000, help="cases per target (default 1000)")

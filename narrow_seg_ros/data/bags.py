@@ -14,6 +14,11 @@ rosbags raises whatever its parsers meet in a damaged file (apsw's SQLite errors
 OverflowError, UnicodeDecodeError, RecursionError, ...; found by ``narrow-seg fuzz recording``), so
 every call into it is wrapped, and names or text taken from the recording are shown escaped and
 shortened. ``metadata.yaml`` is read with a size and alias-expansion guard before rosbags sees it.
+
+Decompression is bounded (``MAX_DECOMPRESSED_BYTES``): rosbags inflates zstd messages (rosbag2's
+message mode), zstd and lz4 MCAP chunks and whole zstd storage files (file mode) with no limit, so a
+few KB could expand to many GB. It has no hook for that: ``_bound_rosbags_decompression`` puts
+bounded decompressors in the places it looks them up.
 """
 
 from __future__ import annotations
@@ -24,11 +29,18 @@ import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
+from types import SimpleNamespace
 
+from lz4.frame import LZ4FrameDecompressor  # rosbags' own dependency, installed with it
 from rosbags.highlevel import AnyReader, AnyReaderError
-from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer
+from rosbags.rosbag2 import ReaderError, StoragePlugin, Writer, storage_mcap
+from rosbags.rosbag2 import reader as rosbag2_reader
+from rosbags.rosbag2.storage_mcap import zstd  # the zstd module rosbags chose for this Python
 from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from ..exceptions import found_in_chain
+from ..ros.image_conversion import MAX_PIXELS
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
@@ -50,6 +62,14 @@ _READ_ERRORS = (AnyReaderError, ReaderError, SerdeError, OSError)
 # metadata.yaml: rosbag2 writes a few KB per storage file and topic; ruamel's pure-Python parser
 # takes about 1 s per MB, so anything larger is refused before it is parsed.
 MAX_METADATA_BYTES = 4 << 20
+#: Most bytes one zstd message or one MCAP chunk may expand to: 512 MiB, one 4-channel 16-bit frame
+#: of ``MAX_PIXELS`` (the largest Image a camera can send that the readers take in a common
+#: encoding), 2.7 bgr8 ones. rosbag2 and MCAP writers chunk at a few MB, a larger message alone.
+MAX_DECOMPRESSED_BYTES = 8 * MAX_PIXELS
+#: A storage file of rosbag2's file mode holds the whole recording, so it is bounded by its expansion
+#: instead: camera data compresses 2-10x, zstd's all-zero blocks about 30000x (the bomb). Its
+#: decompressed copy goes to the temporary directory (often tmpfs: memory).
+MAX_FILE_EXPANSION = 1000
 
 
 class BagError(ValueError):
@@ -65,9 +85,101 @@ def shown(text, limit: int = 120) -> str:
     return escaped if len(escaped) <= limit else f"{escaped[:limit]}... ({len(text)} characters)"
 
 
+class DecompressionLimit(ReaderError):
+    """Compressed data of a recording that expands beyond what it declares or ``MAX_DECOMPRESSED_BYTES``."""
+
+
 def _damaged(bag, exc: BaseException, what: str = "recording") -> BagError:
+    bomb = found_in_chain(exc, DecompressionLimit)  # rosbags raises its own error from it
+    if bomb is not None:  # not damage a reader could meet by chance: said as it is
+        return BagError(f"cannot read {what} {bag}: {bomb}")
     detail = str(exc) if isinstance(exc, _READ_ERRORS) else f"{type(exc).__name__}: {exc}"
     return BagError(f"cannot read {what} {bag} (damaged or truncated?): {shown(' '.join(detail.split()), 300)}")
+
+
+def _inflate(decompressor, data: bytes, limit: int, too_large: str) -> bytes:
+    """``data`` (one or more frames) decompressed, stopped with DecompressionLimit(``too_large``) as
+    soon as the output passes ``limit`` bytes: a frame's declared content size may lie or be absent."""
+    out, rest = bytearray(), bytes(data)
+    while rest:
+        engine = decompressor()
+        while not engine.eof:
+            piece = engine.decompress(rest, max_length=limit + 1 - len(out))
+            out += piece
+            rest = b""
+            if len(out) > limit:
+                raise DecompressionLimit(too_large)
+            if not engine.eof and (engine.needs_input or not piece):  # (no output and no end: no loop for ever)
+                raise ReaderError(f"truncated compressed data ({len(out)} bytes decompressed)")
+        rest = engine.unused_data or b""
+    return bytes(out)
+
+
+def _message_decompress(data: bytes) -> bytes:
+    """rosbag2's message mode: one zstd message."""
+    limit = MAX_DECOMPRESSED_BYTES
+    too_large = (
+        f"a zstd-compressed message expands to more than {limit} bytes (MAX_DECOMPRESSED_BYTES; a decompression bomb?)"
+    )
+    return _inflate(zstd.ZstdDecompressor, data, limit, too_large)
+
+
+def _chunk_decompressor(name: str, decompressor):
+    """An MCAP chunk: refused when it declares more than the limit, cut where it passes what it declares."""
+
+    def decompress(data: bytes, size: int) -> bytes:
+        if size > MAX_DECOMPRESSED_BYTES:
+            raise DecompressionLimit(
+                f"{name} MCAP chunk declares {size} uncompressed bytes, over the limit of "
+                f"{MAX_DECOMPRESSED_BYTES} (MAX_DECOMPRESSED_BYTES; a decompression bomb?)"
+            )
+        too_large = f"{name} MCAP chunk expands to more than the {size} bytes it declares (a decompression bomb?)"
+        return _inflate(decompressor, data, size, too_large)
+
+    return decompress
+
+
+class _BoundedZstdFile:
+    """rosbag2's file mode: the storage file read through, refused past ``MAX_FILE_EXPANSION`` times
+    its size (and at least ``MAX_DECOMPRESSED_BYTES``)."""
+
+    def __init__(self, file, mode: str = "rb"):
+        self.name = getattr(file, "name", "a storage file")
+        size = os.fstat(file.fileno()).st_size if hasattr(file, "fileno") else 0
+        self.limit, self.read_bytes = max(MAX_DECOMPRESSED_BYTES, MAX_FILE_EXPANSION * size), 0
+        self.file = zstd.open(file, mode)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.file.read(size if 0 <= size <= self.limit else self.limit + 1 - self.read_bytes)
+        self.read_bytes += len(data)
+        if self.read_bytes > self.limit:
+            raise DecompressionLimit(
+                f"zstd-compressed {shown(self.name)} expands to more than {self.limit} bytes "
+                f"(MAX_FILE_EXPANSION times its size, at least MAX_DECOMPRESSED_BYTES; a decompression bomb?)"
+            )
+        return data
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _bound_rosbags_decompression() -> None:
+    """rosbags looks up ``zstd`` in its rosbag2 reader module (message and file modes) and MCAP
+    chunk decompressors in ``storage_mcap.DECOMPRESSORS``, at each call: bounded ones go there."""
+    rosbag2_reader.zstd = SimpleNamespace(decompress=_message_decompress, open=_BoundedZstdFile)
+    storage_mcap.DECOMPRESSORS.update(
+        zstd=_chunk_decompressor("a zstd", zstd.ZstdDecompressor),
+        lz4=_chunk_decompressor("an lz4", LZ4FrameDecompressor),
+    )
+
+
+_bound_rosbags_decompression()
 
 
 def find_bag(path: Path) -> Path | None:

@@ -9,6 +9,8 @@ quietly until the node module is loaded; from then on the node's own handling ta
 import signal
 import sys
 
+from ..exceptions import found_in_chain
+
 
 def _load(module: str):
     previous = signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
@@ -24,13 +26,7 @@ def _load(module: str):
 
 def _interrupted(exc: BaseException) -> bool:
     """Whether the exception was caused, anywhere down its chain, by the SystemExit above."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, SystemExit):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return found_in_chain(exc, SystemExit) is not None
 
 
 def seg_node() -> int:
