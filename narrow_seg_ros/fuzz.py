@@ -47,7 +47,7 @@ import time
 import tracemalloc
 import zlib
 from array import array as py_array
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -1263,6 +1263,9 @@ def _storage_name(files: dict) -> str:
 BOMB_SEEDS = {"message": "sqlite3-message", "chunk": "mcap-zstd", "lz4-chunk": "mcap-zstd", "file": "mcap-file"}
 BOMB_SIZES = (64 << 20, 600 << 20)  # over the fuzzing limit below; the larger over the default one too
 BOMB_LIMIT = 4 << 20  # MAX_DECOMPRESSED_BYTES while a bomb case runs: a bomb stops there, not at 512 MiB
+# What reading any case may allocate (tracemalloc): a bomb's output grows in a buffer and is copied
+# once (3x the limit); the seeds are 2-29 KB, so record lengths and sizes beyond that are refused first
+RECORDING_MAX_ALLOCATED = 3 * BOMB_LIMIT + (4 << 20)
 _bomb_cache: dict[tuple, bytes] = {}
 
 
@@ -1627,9 +1630,9 @@ def read_whole_recording(bag: Path) -> int:
 def check_recording(case: RecordingCase) -> None:
     """The ``recording`` property: reading the damaged recording (``read_whole_recording``) works or
     raises BagError with a one-line message; nothing else is raised, no case takes over
-    RECORDING_TIMEOUT_S, and no file descriptor stays open. A bomb is read with the decompression
-    limit at ``BOMB_LIMIT``; a bomb alone is refused as one, and the memory allocated stays under
-    three times that (the output grows in a buffer, then is copied once) and 4 MiB."""
+    RECORDING_TIMEOUT_S, no file descriptor stays open, and the memory allocated (tracemalloc) stays
+    under RECORDING_MAX_ALLOCATED whatever the record lengths and sizes declare. A bomb is read with
+    the decompression limit at ``BOMB_LIMIT``; a bomb alone is refused as one."""
     import shutil
     import tempfile
 
@@ -1639,18 +1642,13 @@ def check_recording(case: RecordingCase) -> None:
         fds = _open_fds()
         started = time.perf_counter()
         bombs = [m for m in case.mutations if m[0] == "bomb"]
-        if bombs:
-            with decompression_limit(BOMB_LIMIT):
-                message, peak = _peak_allocation(lambda: _error_text(_read_recording(bag)))
-            if isinstance(message, AssertionError):
-                raise message
-            # with more damage, a record length rosbags reads with one read() allocates what it
-            # declares (docs/reliability.md, Known gaps): the bound is the decompressors', checked alone
-            if len(case.mutations) == 1:
-                assert peak <= 3 * BOMB_LIMIT + (4 << 20), f"reading a bomb allocated {peak} bytes"
-                assert "decompression bomb" in message, f"the bomb was not refused: {message!r}"
-        else:
-            _read_recording(bag)
+        with decompression_limit(BOMB_LIMIT) if bombs else nullcontext():
+            message, peak = _peak_allocation(lambda: _error_text(_read_recording(bag)))
+        if isinstance(message, AssertionError):
+            raise message
+        assert peak <= RECORDING_MAX_ALLOCATED, f"reading allocated {peak} bytes"
+        if bombs and len(case.mutations) == 1:
+            assert "decompression bomb" in message, f"the bomb was not refused: {message!r}"
         # Python 3.10's sqlite3 keeps a .db3 open after its connection's close() once a statement
         # failed on it (3.11's closes it): a known gap of the Humble environment, docs/reliability.md
         if sys.version_info >= (3, 11) or not case.seed.startswith("sqlite3"):
@@ -2464,6 +2462,8 @@ VIDEO_FRAMES, VIDEO_GOP = 8, 4  # two keyframes, each followed by three P frames
 VIDEO_TIMEOUT_S = 10.0
 # sizes an SPS is rewritten to declare: over MAX_PIXELS (FFmpeg takes up to 16384 x 16384), at it, 4K
 _SPS_SIZES = ((16384, 16384), (8192, 8208), (4096, 4096), (4096, 2160), (1024, 1024), (64, 64))
+# reference frame counts an SPS is rewritten to declare: FFmpeg takes up to 16 (H.265: 15 + 1)
+_SPS_REFERENCES = (0, 1, 4, 15, 16, 17, 255, 2**31)
 _SPS_TYPE = {"h264": 7, "h265": 33}
 # NAL unit headers random data is put behind: keyframes and parameter sets, which a decoder waiting
 # for a keyframe does not skip
@@ -2512,6 +2512,19 @@ def _escape(rbsp: bytes) -> bytes:
 
 def rewrite_sps_size(packet: bytes, fmt: str, width: int, height: int) -> bytes:
     """``packet`` with its SPS declaring ``width`` x ``height`` (H.264: in macroblocks, progressive)."""
+    fields = (width, height) if fmt == "h265" else (-(-width // 16) - 1, -(-height // 16) - 1)
+    return _rewrite_sps(packet, fmt, "size_bits", fields)
+
+
+def rewrite_sps_references(packet: bytes, fmt: str, references: int) -> bytes:
+    """``packet`` with its SPS declaring ``references`` reference frames (H.264 max_num_ref_frames;
+    H.265 sps_max_dec_pic_buffering_minus1 of the highest sub-layer)."""
+    return _rewrite_sps(packet, fmt, "references_bits", (references,))
+
+
+def _rewrite_sps(packet: bytes, fmt: str, span: str, values: tuple) -> bytes:
+    """``packet`` with the exp-Golomb fields at bit span ``span`` of its SPS (``h264_sps``,
+    ``h265_sps``) replaced by ``values``."""
     from .video import VideoError, _Bits, h264_sps, h265_sps, nal_units
 
     units = []
@@ -2519,13 +2532,12 @@ def rewrite_sps_size(packet: bytes, fmt: str, width: int, height: int) -> bytes:
         if (unit[0] >> 1 & 0x3F if fmt == "h265" else unit[0] & 0x1F) == _SPS_TYPE[fmt]:
             header = 2 if fmt == "h265" else 1
             try:
-                start, end = (h265_sps if fmt == "h265" else h264_sps)(unit)["size_bits"]
+                start, end = (h265_sps if fmt == "h265" else h264_sps)(unit)[span]
             except VideoError:  # an SPS damaged by an earlier mutation: left as it is
                 units.append(unit)
                 continue
             bits = "".join(f"{b:08b}" for b in _Bits(unit, header).data)
-            fields = (width, height) if fmt == "h265" else (-(-width // 16) - 1, -(-height // 16) - 1)
-            bits = bits[:start] + _ue(fields[0]) + _ue(fields[1]) + bits[end:]
+            bits = bits[:start] + "".join(_ue(v) for v in values) + bits[end:]
             bits += "0" * (-len(bits) % 8)
             unit = unit[:header] + _escape(int(bits, 2).to_bytes(len(bits) // 8, "big"))
         units.append(unit)
@@ -2553,7 +2565,7 @@ class VideoCase:
 def _video_mutation(draw, packets: list, fmt: str, other: tuple[int, int]) -> tuple:
     """One mutation of ``packets`` (a list of [data, fmt]), done in place; the recipe entry."""
     kind = draw(st.sampled_from(["random", "truncate", "flip", "flip", "drop", "duplicate", "swap", "resolution",
-                                 "sps-size", "format"]))  # fmt: skip
+                                 "sps-size", "sps-references", "format"]))  # fmt: skip
     n = len(packets)
     i = draw(st.integers(0, max(n - 1, 0)))
     if kind == "random" or not packets:
@@ -2591,6 +2603,13 @@ def _video_mutation(draw, packets: list, fmt: str, other: tuple[int, int]) -> tu
             width, height = draw(st.sampled_from(_SPS_SIZES))
             packets[k][0] = rewrite_sps_size(packets[k][0], fmt, width, height)
             return (kind, k, width, height)
+    if kind == "sps-references":
+        with_sps = [k for k, (d, f) in enumerate(packets) if f == fmt and _has_sps(d, fmt)]
+        if with_sps:
+            k = draw(st.sampled_from(with_sps))
+            references = draw(st.sampled_from(_SPS_REFERENCES))
+            packets[k][0] = rewrite_sps_references(packets[k][0], fmt, references)
+            return (kind, k, references)
     other_format = draw(st.sampled_from(_OTHER_FORMATS + (("h264" if fmt == "h265" else "h265"),)))
     packets[i][1] = other_format
     return ("format", i, other_format)
@@ -2609,7 +2628,8 @@ def video_cases(draw) -> VideoCase:
     P frames), then up to four mutations (``_video_mutation``): random packets (some behind a
     keyframe's or a parameter set's NAL header), packets truncated, bit-flipped (biased to the
     headers), dropped, duplicated, swapped, a clip of the other size inserted (resolution change),
-    an SPS declaring up to 16384 x 16384, a packet's format string changed; then the intact clip
+    an SPS declaring up to 16384 x 16384 or up to 2^31 reference frames, a packet's format string
+    changed; then the intact clip
     again. The limit: the default, 1 MP, the clip's size or one under the other size."""
     fmt = draw(st.sampled_from(sorted(VIDEO_SIZES)))
     size, other = draw(st.permutations(VIDEO_SIZES[fmt]))
@@ -2650,10 +2670,14 @@ def _max_rss() -> int:
 
 
 def video_memory(max_pixels: int) -> int:
-    """Bytes a case may raise the process's peak RSS by: 64 MiB, and frames at the limit as FFmpeg
-    holds them (1.5 bytes a pixel; the current one and up to 16 references an SPS may ask for) and
-    one as RGB (3). Without the SPS check, FFmpeg allocated up to 16384 x 16384: 400 MB a frame."""
-    return (64 << 20) + 29 * (max_pixels or _DEFAULT_LIMIT or 0)
+    """Bytes a case may raise the process's peak RSS by: 64 MiB, frames at the limit as FFmpeg holds
+    them (1.5 bytes a pixel; the current one and up to 16 references an SPS may ask for, or the
+    decoder's budget where that is less) and one as RGB (3). Without the SPS check, FFmpeg allocated
+    up to 16384 x 16384: 400 MB a frame."""
+    from .video import VideoDecoder
+
+    pixels = max_pixels or _DEFAULT_LIMIT or 0
+    return (64 << 20) + min(26 * pixels, VideoDecoder(max_pixels).max_decoder_bytes) + 3 * pixels
 
 
 def check_video(case: VideoCase) -> None:

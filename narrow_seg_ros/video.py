@@ -16,7 +16,8 @@ state for one camera:
 - a stream whose sequence parameter set (SPS) declares a picture larger than ``max_pixels``
   (``MAX_PIXELS`` unless given; 0: no limit) is refused before FFmpeg sees it (FFmpeg would allocate
   the declared size, up to 16384 x 16384, for a packet of a few bytes), and a frame larger than
-  that before it is converted.
+  that before it is converted; so is one whose SPS has FFmpeg keep more than ``MAX_DECODER_BYTES``
+  of pictures (its reference frames, at the coded size: a cropping window does not shrink them).
 
 Frames come back as ``av.VideoFrame``: converting one to RGB (:func:`to_rgb`) is left to whoever
 uses it, so that a consumer keeping only the newest frame converts only that one.
@@ -34,6 +35,13 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 from .ros.image_conversion import MAX_PIXELS
+
+#: Most bytes the pictures an SPS has FFmpeg keep may take (``declared_decoder_bytes``), with the
+#: default ``max_pixels``: 12 x ``MAX_PIXELS`` = 768 MiB. An SPS may ask for 16 reference frames,
+#: which at the pixel limit is 1.7 GB in 8-bit 4:2:0 (more in 10 bits or 4:4:4); 768 MiB holds 8
+#: such pictures, and the largest DPB a level allows at 8K in 10 bits (6 x 8192 x 4320 x 3 bytes,
+#: 637 MB) or at 4K (16 pictures, 398 MB in 10 bits). A larger ``max_pixels`` raises it in proportion.
+MAX_DECODER_BYTES = 12 * MAX_PIXELS
 
 FORMATS = {"h264": "h264", "h265": "hevc", "hevc": "hevc"}  # CompressedVideo.format -> FFmpeg decoder
 ENCODERS = {"h264": "libx264", "h265": "libx265"}
@@ -139,17 +147,20 @@ def _skip_scaling_lists(r: _Bits, count: int) -> None:
 
 def h264_sps(unit: bytes) -> dict:
     """The fields of an H.264 SPS NAL unit read here: frame_num bits, separate_colour_plane_flag,
-    the width and height (cropped), and the RBSP bit span (``size_bits``) of the coded size's fields."""
+    the width and height (cropped), the bytes of the pictures its decoder keeps (``decoder_bytes``:
+    max_num_ref_frames and the current one), and the RBSP bit spans of the coded size's fields
+    (``size_bits``) and of max_num_ref_frames (``references_bits``)."""
     r = _Bits(unit, 1)
     profile = r.bits(8)
     r.bits(16)  # constraint flags, level
     r.ue()  # seq_parameter_set_id
-    separate, chroma = False, 1
+    separate, chroma, depths = False, 1, (8, 8)
     if profile in _HIGH_PROFILES:
         chroma = r.ue()
         if chroma == 3:
             separate = bool(r.bit())
-        r.ue(), r.ue(), r.bit()  # bit depths, qpprime_y_zero_transform_bypass_flag
+        depths = (r.ue() + 8, r.ue() + 8)
+        r.bit()  # qpprime_y_zero_transform_bypass_flag
         if r.bit():  # seq_scaling_matrix_present_flag
             _skip_scaling_lists(r, 12 if chroma == 3 else 8)
     frame_num_bits = r.ue() + 4
@@ -160,7 +171,10 @@ def h264_sps(unit: bytes) -> dict:
         r.bit(), r.se(), r.se()
         for _ in range(r.ue()):  # offsets for reference frames: each reads bits, bounded by the unit
             r.se()
-    r.ue(), r.bit()  # max_num_ref_frames, gaps_in_frame_num_value_allowed_flag
+    references_bits = r.pos
+    references = r.ue()  # max_num_ref_frames
+    references_bits = (references_bits, r.pos)
+    r.bit()  # gaps_in_frame_num_value_allowed_flag
     start = r.pos
     width_mbs, height_units = r.ue() + 1, r.ue() + 1
     end = r.pos
@@ -169,10 +183,11 @@ def h264_sps(unit: bytes) -> dict:
         r.bit()  # mb_adaptive_frame_field_flag
     r.bit()  # direct_8x8_inference_flag
     unit_x, unit_y = (1, 1) if separate or chroma in (0, 3) else (2, 2 if chroma == 1 else 1)
-    width, height = _cropped(r, 16 * width_mbs, 16 * height_units * (2 - frame_mbs_only), unit_x,
-                             unit_y * (2 - frame_mbs_only))  # fmt: skip
+    coded = (16 * width_mbs, 16 * height_units * (2 - frame_mbs_only))
+    width, height = _cropped(r, *coded, unit_x, unit_y * (2 - frame_mbs_only))
     return {"frame_num_bits": frame_num_bits, "separate": separate, "width": width, "height": height,
-            "size_bits": (start, end)}  # fmt: skip
+            "size_bits": (start, end), "references_bits": references_bits,
+            "decoder_bytes": (references + 1) * _frame_bytes(*coded, chroma, *depths)}  # fmt: skip
 
 
 def _cropped(r: _Bits, width: int, height: int, unit_x: int, unit_y: int) -> tuple[int, int]:
@@ -186,9 +201,18 @@ def _cropped(r: _Bits, width: int, height: int, unit_x: int, unit_y: int) -> tup
     return (width - crop_x, height - crop_y) if crop_x < width and crop_y < height else (width, height)
 
 
+def _frame_bytes(width: int, height: int, chroma: int, luma_depth: int, chroma_depth: int) -> int:
+    """Bytes of one picture as FFmpeg holds it (samples over 8 bits in 2 bytes), by chroma_format_idc:
+    monochrome, 4:2:0, 4:2:2, 4:4:4 (a damaged value counts as 4:4:4)."""
+    chroma_samples = (0, width * height // 2, width * height)[chroma] if chroma < 3 else 2 * width * height
+    return width * height * -(-luma_depth // 8) + chroma_samples * -(-chroma_depth // 8)
+
+
 def h265_sps(unit: bytes) -> dict:
-    """The width and height (cropped) of an H.265 SPS NAL unit, and the RBSP bit span
-    (``size_bits``) of the coded size's fields."""
+    """The width and height (cropped) of an H.265 SPS NAL unit, the RBSP bit span (``size_bits``)
+    of the coded size's fields, and the bytes of the pictures its decoder keeps (``decoder_bytes``:
+    sps_max_dec_pic_buffering of the highest sub-layer, the current picture included; its field's
+    bit span ``references_bits``)."""
     r = _Bits(unit, 2)
     r.bits(4)  # sps_video_parameter_set_id
     sub_layers = r.bits(3)  # sps_max_sub_layers_minus1
@@ -200,14 +224,23 @@ def h265_sps(unit: bytes) -> dict:
     for profile, level in present:
         r.bits(88 * profile + 8 * level)
     r.ue()  # sps_seq_parameter_set_id
-    chroma = r.ue()
+    planes = chroma = r.ue()
     if chroma == 3:
         chroma = 0 if r.bit() else 3  # separate_colour_plane_flag: each plane coded as monochrome
     start = r.pos
-    width, height = r.ue(), r.ue()
+    coded = r.ue(), r.ue()
     end = r.pos
-    width, height = _cropped(r, width, height, 2 if chroma in (1, 2) else 1, 2 if chroma == 1 else 1)
-    return {"width": width, "height": height, "size_bits": (start, end)}
+    width, height = _cropped(r, *coded, 2 if chroma in (1, 2) else 1, 2 if chroma == 1 else 1)
+    depths = r.ue() + 8, r.ue() + 8
+    r.ue()  # log2_max_pic_order_cnt_lsb_minus4
+    ordering_per_sub_layer = r.bit()  # sps_sub_layer_ordering_info_present_flag
+    for _ in range(sub_layers + 1 if ordering_per_sub_layer else 1):  # the last is the highest sub-layer's
+        references_bits = r.pos
+        pictures = r.ue() + 1  # sps_max_dec_pic_buffering_minus1
+        references_bits = (references_bits, r.pos)
+        r.ue(), r.ue()  # sps_max_num_reorder_pics, sps_max_latency_increase_plus1
+    return {"width": width, "height": height, "size_bits": (start, end), "references_bits": references_bits,
+            "decoder_bytes": pictures * _frame_bytes(*coded, planes, *depths)}  # fmt: skip
 
 
 def sps_units(data: bytes, codec: str) -> tuple[bytes, ...]:
@@ -220,6 +253,13 @@ def declared_size(data: bytes, codec: str) -> tuple[int, int] | None:
     an SPS too short to hold it."""
     fields = [h265_sps(unit) if codec == "hevc" else h264_sps(unit) for unit in sps_units(data, codec)]
     return max(((f["width"], f["height"]) for f in fields), key=lambda size: size[0] * size[1], default=None)
+
+
+def declared_decoder_bytes(data: bytes, codec: str) -> int:
+    """Bytes of the pictures the largest SPS in an access unit has FFmpeg keep (its reference frames
+    and the one being decoded, at the coded size, bit depth and chroma format); 0 without an SPS."""
+    fields = [h265_sps(unit) if codec == "hevc" else h264_sps(unit) for unit in sps_units(data, codec)]
+    return max((f["decoder_bytes"] for f in fields), default=0)
 
 
 class _FrameNumTracker:
@@ -266,6 +306,8 @@ class VideoDecoder:
 
     def __init__(self, max_pixels: int = MAX_PIXELS, log: Callable[[str], None] | None = None, threads: int = 1):
         self.max_pixels, self.log, self.threads = max_pixels, log or (lambda _: None), threads
+        # the budget scales with a limit raised over the default (MAX_DECODER_BYTES' docstring)
+        self.max_decoder_bytes = MAX_DECODER_BYTES * max(max_pixels, MAX_PIXELS) // MAX_PIXELS
         self.fmt = self.codec = None
         self.context = None
         self.waiting = True  # for a keyframe
@@ -300,10 +342,17 @@ class VideoDecoder:
         self.log(f"{why}: dropping packets until the next keyframe")
 
     def _check_size(self, data: bytes) -> None:
-        """VideoError for an SPS declaring more than ``max_pixels``, before FFmpeg allocates it."""
+        """VideoError for an SPS declaring more than ``max_pixels``, or pictures to keep over the
+        decoder's memory budget, before FFmpeg allocates them."""
+        if not self.max_pixels:
+            return
         size = declared_size(data, self.codec)
-        if self.max_pixels and size and size[0] * size[1] > self.max_pixels:
+        if size and size[0] * size[1] > self.max_pixels:
             raise VideoError(f"its SPS declares {size[0]}x{size[1]}, over max_image_pixels={self.max_pixels}")
+        needed, budget = declared_decoder_bytes(data, self.codec), self.max_decoder_bytes
+        if needed > budget:
+            raise VideoError(f"its SPS has the decoder keep {needed} bytes of pictures (reference frames and "
+                             f"the current one), over the budget of {budget} (MAX_DECODER_BYTES)")  # fmt: skip
 
     def _restart_on_new_sps(self, data: bytes) -> None:
         """A keyframe whose SPS differs from the last keyframe's starts a fresh FFmpeg decoder: a

@@ -6,6 +6,7 @@ size, each with its camera_info, plus a topic of another type. ``infer`` runs in
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -385,3 +386,56 @@ def test_compressed_recordings_within_the_limit_read_whole(monkeypatch, seed):
 
     monkeypatch.setattr(bags, "MAX_DECOMPRESSED_BYTES", 64 << 10)
     assert read_whole_recording(recording_seed(seed)[0]) == 12
+
+
+def test_mcap_record_lengths_past_the_file_s_end_are_refused_before_they_are_read(tmp_path):
+    """rosbags reads a record (or chunk) of the length it declares with one read(), which allocated
+    that length before finding the file shorter: 2 GiB for an 8 KB file. Every length field of the
+    seed's records, set past the file's end, is now refused first (or skipped over unread), and
+    reading allocates under 4 MiB whatever it declares."""
+    pytest.importorskip("hypothesis")
+    from narrow_seg_ros.data.bags import BagError
+    from narrow_seg_ros.fuzz import (
+        RecordingCase,
+        _mcap_fields,
+        _peak_allocation,
+        _storage_name,
+        read_whole_recording,
+        recording_seed,
+    )
+
+    _, files = recording_seed("mcap")
+    refused = 0
+    for offset, width in _mcap_fields(files[_storage_name(files)]):
+        for length in (28_500_000, 2**31 - 1, 2**64 - 1):
+            folder = tmp_path / f"{offset}-{length}"
+            folder.mkdir()
+            bag = RecordingCase("mcap", [("storage", "field", offset, width, length, "little")]).build(folder)
+            result, peak = _peak_allocation(lambda bag=bag: read_whole_recording(bag))
+            assert peak < 4 << 20, (offset, length, peak)
+            if isinstance(result, BagError) and "bytes, but the file has" in str(result):
+                assert re.search(rf"^cannot read recording \S+ \(damaged or truncated\?\): a record at byte "
+                                 rf"\d+ declares {length} bytes, but the file has \d+ left$", str(result))  # fmt: skip
+                refused += 1
+            else:
+                assert isinstance(result, (int, BagError)), result
+    assert refused >= 4 * 3  # the header, a schema, a channel and the statistics at least
+
+
+def test_an_lz4_chunk_declaring_much_is_not_allocated_before_it_is_inflated(tmp_path):
+    """lz4's decompressor allocates the output it is allowed before inflating: an lz4 chunk of 4 KB
+    declaring 500 MiB (under MAX_DECOMPRESSED_BYTES) had 500 MiB allocated. It is inflated in steps."""
+    pytest.importorskip("hypothesis")
+    import lz4.frame
+
+    from narrow_seg_ros.data.bags import BagError
+    from narrow_seg_ros.fuzz import _mcap_declare, _peak_allocation, read_whole_recording, write_recording
+
+    write_recording(tmp_path / "bag", "mcap", "storage", chunk_compressor=("lz4", lz4.frame.compress))
+    storage = next((tmp_path / "bag").glob("*.mcap"))
+    data = bytearray(storage.read_bytes())
+    _mcap_declare(data, 500 << 20)
+    storage.write_bytes(bytes(data))
+    result, peak = _peak_allocation(lambda: read_whole_recording(tmp_path / "bag"))
+    assert isinstance(result, BagError) and "Chunk size mismatch: expected 524288000 bytes" in str(result), result
+    assert peak < 4 << 20, peak

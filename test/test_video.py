@@ -398,3 +398,53 @@ def test_a_damaged_sps_does_not_hold_frames_back_after_the_next_keyframe():
     packets[4] = packets[4][:23] + bytes([packets[4][23] ^ 1]) + packets[4][24:]
     case = VideoCase([(p, "h264") for p in packets + list(video_seed("h264", (32, 24)))], VIDEO_FRAMES, (32, 24))
     check_video(case)
+
+
+# --------------------------------------------------------------------------------------------------
+# The decoder's memory: the reference frames an SPS has FFmpeg keep
+
+
+@pytest.mark.parametrize(("fmt", "size", "most"), [("h264", (32, 24), 16), ("h265", (64, 48), 15)])
+def test_the_reference_count_read_is_the_one_ffmpeg_bounds(fmt, size, most):
+    """The SPS field read (and rewritten) is the one FFmpeg checks: at its maximum the clip decodes
+    whole, one over it FFmpeg refuses the stream (H.264 max_num_ref_frames 16, H.265
+    sps_max_dec_pic_buffering_minus1 15); the pictures counted are those and the current one."""
+    from narrow_seg_ros.fuzz import rewrite_sps_references, video_seed
+    from narrow_seg_ros.video import declared_decoder_bytes
+
+    codec = {"h264": "h264", "h265": "hevc"}[fmt]
+    seed = video_seed(fmt, size)
+    coded = (32, 32) if fmt == "h264" else size  # x264 codes 32x24 as two rows of macroblocks
+    for references, frames in ((most, 8), (most + 1, 0)):
+        packets = [rewrite_sps_references(p, fmt, references) for p in seed]
+        assert declared_decoder_bytes(packets[0], codec) == (references + 1) * coded[0] * coded[1] * 3 // 2
+        decoder = VideoDecoder(max_pixels=0)  # no limit: what FFmpeg itself takes
+        assert len(decoded_indices(decoder, dict(enumerate(packets)), fmt)) == frames
+
+
+@pytest.mark.parametrize("fmt", ["h264", "h265"])
+def test_an_sps_keeping_too_many_pictures_at_the_limit_is_refused_before_ffmpeg_allocates_them(fmt):
+    """8192 x 8192 is within MAX_PIXELS, but with 16 reference frames FFmpeg may keep 17 pictures
+    of 100 MB (H.265: 16, the current one included) (a fuzz case raised the peak RSS by 719 MiB).
+    Refused by the SPS alone, over MAX_DECODER_BYTES; with one reference frame the same size
+    passes the check; the stream resumes at the next intact keyframe."""
+    import resource
+
+    from narrow_seg_ros.fuzz import rewrite_sps_references, rewrite_sps_size
+    from narrow_seg_ros.video import MAX_DECODER_BYTES, declared_decoder_bytes
+
+    codec = {"h264": "h264", "h265": "hevc"}[fmt]
+    packets = clip(fmt, frames=20)
+    at_limit = rewrite_sps_size(packets[0], fmt, 8192, 8192)
+    assert declared_decoder_bytes(rewrite_sps_references(at_limit, fmt, 1), codec) == 2 * 8192 * 8192 * 3 // 2
+    assert declared_decoder_bytes(rewrite_sps_references(at_limit, fmt, 1), codec) <= MAX_DECODER_BYTES
+    most = 16 if fmt == "h264" else 15  # H.264: references; H.265: pictures kept, the current one included, - 1
+    bomb = rewrite_sps_references(at_limit, fmt, most)
+    decoder = VideoDecoder()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(VideoError, match=rf"^cannot decode {fmt} packet: its SPS has the decoder keep "
+                       rf"{(most + 1) * 8192 * 8192 * 3 // 2} bytes of pictures .* over the budget of 805306368 "
+                       r"\(MAX_DECODER_BYTES\)$"):  # fmt: skip
+        decoder.decode(bomb, fmt)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) * 1024 < 64 << 20
+    assert decoded_indices(decoder, {i: packets[i] for i in range(1, 20)}, fmt) == list(range(10, 20))

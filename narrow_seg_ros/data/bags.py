@@ -18,7 +18,9 @@ shortened. ``metadata.yaml`` is read with a size and alias-expansion guard befor
 Decompression is bounded (``MAX_DECOMPRESSED_BYTES``): rosbags inflates zstd messages (rosbag2's
 message mode), zstd and lz4 MCAP chunks and whole zstd storage files (file mode) with no limit, so a
 few KB could expand to many GB. It has no hook for that: ``_bound_rosbags_decompression`` puts
-bounded decompressors in the places it looks them up.
+bounded decompressors in the places it looks them up. The same goes for MCAP record lengths: rosbags
+reads what a record declares with one ``read()``, which allocates it before finding the file shorter,
+so a length past the file's end is refused first (``_bounded_read_exact``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ def _damaged(bag, exc: BaseException, what: str = "recording") -> BagError:
     return BagError(f"cannot read {what} {bag} (damaged or truncated?): {shown(' '.join(detail.split()), 300)}")
 
 
+_INFLATE_STEP_BYTES = 1 << 20  # output asked of a decompressor at a time
+
+
 def _inflate(decompressor, data: bytes, limit: int, too_large: str) -> bytes:
     """``data`` (one or more frames) decompressed, stopped with DecompressionLimit(``too_large``) as
     soon as the output passes ``limit`` bytes: a frame's declared content size may lie or be absent."""
@@ -104,7 +109,8 @@ def _inflate(decompressor, data: bytes, limit: int, too_large: str) -> bytes:
     while rest:
         engine = decompressor()
         while not engine.eof:
-            piece = engine.decompress(rest, max_length=limit + 1 - len(out))
+            # in steps: lz4 allocates max_length before it decompresses (500 MiB for a 1 KB frame)
+            piece = engine.decompress(rest, max_length=min(limit + 1 - len(out), _INFLATE_STEP_BYTES))
             out += piece
             rest = b""
             if len(out) > limit:
@@ -169,14 +175,42 @@ class _BoundedZstdFile:
         self.close()
 
 
+def _left_in_file(bio) -> int | None:
+    """Bytes from ``bio``'s position to the end of its file; None for an in-memory buffer."""
+    try:
+        return os.fstat(bio.fileno()).st_size - bio.tell()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both: a BytesIO (a chunk's contents)
+        return None
+
+
+def _bounded_read_exact(bio, size: int) -> bytes:
+    """rosbags' MCAP ``read_exact``, refusing a length the file cannot hold before reading it: a
+    buffered file's ``read(n)`` allocates n bytes first, and n is what a record or chunk index
+    declares (up to 2^64-1; 2 GiB was allocated for an 8 KB file). A BytesIO reads only what it holds."""
+    if size > _CHECKED_READ_BYTES:
+        left = _left_in_file(bio)
+        if left is not None and size > left:
+            raise ReaderError(
+                f"a record at byte {bio.tell()} declares {size} bytes, but the file has {max(left, 0)} left"
+            )
+    return _rosbags_read_exact(bio, size)
+
+
+# reads up to this size are passed through unchecked: they allocate little (and save an fstat call)
+_CHECKED_READ_BYTES = 1 << 20
+_rosbags_read_exact = storage_mcap.read_exact
+
+
 def _bound_rosbags_decompression() -> None:
-    """rosbags looks up ``zstd`` in its rosbag2 reader module (message and file modes) and MCAP
-    chunk decompressors in ``storage_mcap.DECOMPRESSORS``, at each call: bounded ones go there."""
+    """rosbags looks up ``zstd`` in its rosbag2 reader module (message and file modes), MCAP chunk
+    decompressors in ``storage_mcap.DECOMPRESSORS`` and ``read_exact`` (every record, message and
+    chunk read from an MCAP file) in ``storage_mcap``, at each call: bounded ones go there."""
     rosbag2_reader.zstd = SimpleNamespace(decompress=_message_decompress, open=_BoundedZstdFile)
     storage_mcap.DECOMPRESSORS.update(
         zstd=_chunk_decompressor("a zstd", zstd.ZstdDecompressor),
         lz4=_chunk_decompressor("an lz4", LZ4FrameDecompressor),
     )
+    storage_mcap.read_exact = _bounded_read_exact
 
 
 _bound_rosbags_decompression()
