@@ -72,6 +72,20 @@ def wait_for_node(ros, proc, topic="/seg_node/mask", timeout=120, name="seg_node
         rclpy.spin_once(ros, timeout_sec=0.2)
 
 
+def wait_for_line(proc, text, timeout=60):
+    """Read the process's output until a line holding ``text`` (select: no read blocks past the deadline)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            line = proc.stdout.readline()
+            assert line, f"the process exited before logging {text!r}"
+            if text in line:
+                return
+    raise AssertionError(f"no {text!r} in the output within {timeout} s")
+
+
 def offline_mask(weights, frame_rgb):
     from narrow_seg_ros.inference.engine import Segmenter
 
@@ -141,7 +155,7 @@ def test_label_info_reaches_late_subscriber(ros, weights_file):
     node = start_node(weights_file)
     try:
         wait_for_node(ros, node)
-        time.sleep(2.0)  # subscribe well after the node published its label info
+        wait_for_line(node, "labels on ")  # logged once the label info is published: subscribe after it
         got = []
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         sub = ros.create_subscription(String, "/seg_node/label_info_json", lambda m: got.append(m.data), qos)
