@@ -16,7 +16,7 @@ if [ "${1:-}" = "--env" ]; then
   # the node over DDS: with torch absent, its tests run the shipped .onnx (conftest.node_weights)
   if [ "$env_name" = jazzy ]; then
     files+=(test/test_image_conversion.py test/test_launch.py test/test_planner_contract.py test/test_multi_camera.py
-      test/test_dds.py)
+      test/test_dds.py test/test_node.py test/test_bags.py)
   fi
   export NSR_ROS2_TOOLS="$root/.ros2_tools-$env_name"
   source scripts/ros_env.sh

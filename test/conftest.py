@@ -151,6 +151,20 @@ def weights_contract(path) -> tuple[list[str], tuple[int, int]]:
     return list(weights.class_names), tuple(weights.input_size)
 
 
+def weights_palette(path) -> list[list[int]]:
+    """The rgb color per class id of a .pt or an .onnx (as weights_contract: torch-free for .onnx)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        from narrow_seg_ros.inference.onnx_metadata import read_onnx_metadata
+
+        return [list(map(int, c)) for c in read_onnx_metadata(path)["palette"]]
+    if torch is None:
+        raise RuntimeError(f"{path}: a .pt is read with torch, which this environment lacks")
+    from narrow_seg_ros.weights import load_weights
+
+    return [list(map(int, c)) for c in load_weights(path).palette]
+
+
 def node_backend(path) -> str:
     """The backend for ``path``: auto for an .onnx (it resolves to onnxruntime, an .onnx's only
     one); torch for a .pt, since auto on a CPU picks onnxruntime and would run the engine's ONNX

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_weights, open_gate, run_cli_without_ros, stop
+from conftest import SHIPPED_ONNX, make_weights, node_backend, open_gate, run_cli_without_ros, stop, torch
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -85,6 +85,10 @@ def record(path: Path, storage: str, broken_last_frame: bool = False) -> list[tu
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
+    """A small random .pt (64x128 keeps the recordings' inference quick) where torch imports; the
+    shipped .onnx where it does not (the torch-free deployment runs .onnx, at that graph's size)."""
+    if torch is None:
+        return SHIPPED_ONNX
     return make_weights(tmp_path_factory.mktemp("weights") / "ndnet45_64x128.pt", input_size=(64, 128))
 
 
@@ -97,7 +101,7 @@ def drives(tmp_path_factory):
 
 def infer(weights, source: Path, output: Path, *options: str) -> int:
     args = ["infer", "--weights", str(weights), "--input", str(source), "--output", str(output)]
-    return narrow_seg([*args, "--backend", "torch", "--device", "cpu", *options])
+    return narrow_seg([*args, "--backend", node_backend(weights), "--device", "cpu", *options])
 
 
 def read_back(path: Path) -> dict[str, list[tuple]]:
@@ -125,7 +129,7 @@ def test_infer_writes_each_cameras_outputs_with_the_source_headers(weights, driv
     topics = read_back(output)
     outputs = ("mask", "mask/compressed", "color_mask", "confidence", "camera_info", "label_info")
     assert set(topics) == {f"/{cam}/seg_node/{name}" for cam in ("cam_front", "cam_side") for name in outputs}
-    engine = Segmenter.from_weights(weights, backend="torch", device="cpu", warmup=0)
+    engine = Segmenter.from_weights(weights, backend=node_backend(weights), device="cpu", warmup=0)  # infer's
     for topic in SIZES:
         ns = topic.removesuffix("/compressed").rsplit("/", 1)[0] + "/seg_node"
         sent = [f for f in frames if f[0] == topic]
@@ -214,7 +218,7 @@ def test_infer_refuses_bad_recordings_and_leaves_nothing(weights, drives, tmp_pa
 def test_infer_on_a_recording_where_ros_is_absent(weights, drives, tmp_path):
     """As on a pip-only machine: rclpy and every ROS message package unimportable."""
     args = ["infer", "--weights", str(weights), "--input", str(drives["mcap"][0]), "--output", str(tmp_path / "out")]
-    args += ["--backend", "torch", "--label-info", "--camera-info", "--mask-png"]
+    args += ["--backend", node_backend(weights), "--label-info", "--camera-info", "--mask-png"]
     proc = run_cli_without_ros(*args, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "/cam_side/seg_node/label_info" in read_back(tmp_path / "out")
@@ -312,7 +316,7 @@ def test_demo_plays_a_recording_through_seg_node(ros, drives, weights, tmp_path)
     topic as seg_node's compressed input, restamped; masks come back at the camera's size."""
     bag, _ = drives["mcap"]
     cmd = [sys.executable, "-m", "narrow_seg_ros.cli.main", "demo", "--source", str(bag), "--topic", SIDE,
-           "--weights", str(weights), "--backend", "torch", "--frames", "6", "--rate", "4",
+           "--weights", str(weights), "--backend", node_backend(weights), "--frames", "6", "--rate", "4",
            "--out", str(tmp_path), "--save", "2"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr

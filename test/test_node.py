@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, open_gate, stop
+from conftest import REPO, node_backend, open_gate, stop, torch, weights_contract, weights_palette
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -26,12 +26,13 @@ from narrow_seg_ros.ros.runtime import seg_node_command  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def weights_file(ndnet_weights):
-    return ndnet_weights
+def weights_file(node_weights):
+    """The random .pt where torch imports, else the shipped .onnx (the torch-free deployment)."""
+    return node_weights
 
 
 def start_node(weights, *params, timeout=120):
-    cmd = seg_node_command(f"weights:={weights}", "backend:=torch", *params)
+    cmd = seg_node_command(f"weights:={weights}", f"backend:={node_backend(weights)}", *params)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -89,7 +90,8 @@ def wait_for_line(proc, text, timeout=60):
 def offline_mask(weights, frame_rgb):
     from narrow_seg_ros.inference.engine import Segmenter
 
-    engine = Segmenter.from_weights(weights, backend="torch", device="cpu", warmup=0)
+    # the node's backend: the reference is the same network run the same way, in another process
+    engine = Segmenter.from_weights(weights, backend=node_backend(weights), device="cpu", warmup=0)
     return engine.segment(frame_rgb, "rgb8").mask
 
 
@@ -138,12 +140,13 @@ def test_pipeline_outputs(ros, weights_file, variant):
     assert compared >= 4, f"only {compared} outputs could be matched to a received camera frame"
     from narrow_seg_ros.ros.image_conversion import image_to_numpy
 
+    names, _ = weights_contract(weights_file)
     for msg in collect.msgs["/seg_node/mask"][:2]:
         mask = image_to_numpy(msg)
-        assert mask.max() < 19
+        assert mask.max() < len(names)
         index = int(msg.header.frame_id.split("_")[1])
         reference = offline_mask(weights_file, make_frame(index, height, width))
-        # the same network and frame in two processes: torch's CPU kernels may sum in another order
+        # the same network and frame in two processes: the backend's CPU kernels may sum in another order
         # there (threads, load), which can flip a pixel whose two best classes tie to float rounding;
         # anything beyond a handful of such pixels is a real difference
         differ = int((mask != reference).sum())
@@ -168,8 +171,11 @@ def test_label_info_reaches_late_subscriber(ros, weights_file):
     assert got, "no label info"
     info = json.loads(got[0])
     assert info["ignore_id"] == 255
-    assert [c["id"] for c in info["classes"]] == list(range(19))
-    assert info["classes"][0]["name"] == "road" and info["classes"][0]["color"] == [128, 64, 128]
+    # every class of the weights, in id order, with the name and color the weights file gives it
+    names, _ = weights_contract(weights_file)
+    palette = weights_palette(weights_file)
+    assert [c["id"] for c in info["classes"]] == list(range(len(names)))
+    assert [(c["name"], c["color"]) for c in info["classes"]] == list(zip(names, palette, strict=True))
 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["raw", "compressed"])
@@ -284,8 +290,12 @@ def test_image_player_waits_for_its_subscriber(ros):
 
 def test_demo_command_end_to_end(ros, tmp_path):
     """The README's main job: shipped sequence → seg_node (shipped weights) → recorder."""
-    if not (REPO / "models" / "ndnet45_synth.pt").exists():
-        pytest.fail("models/ndnet45_synth.pt is missing: the demo needs the shipped weights")
+    from narrow_seg_ros.resources import DEMO_MODEL, SHIPPED_MODELS
+
+    # the file the demo's node loads: the .pt where torch imports, its .onnx where it does not
+    shipped = f"{DEMO_MODEL}.onnx" if torch is None else SHIPPED_MODELS[DEMO_MODEL]
+    if not (REPO / "models" / shipped).exists():
+        pytest.fail(f"models/{shipped} is missing: the demo needs the shipped weights")
     proc = subprocess.run(
         [
             sys.executable,
@@ -380,7 +390,7 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_cleanly(weights_file, delay):
     executable = shutil.which("seg_node", path=str(VENV_BIN))
     assert executable, "seg_node is not installed in the environment (scripts/setup.sh)"
     proc = subprocess.Popen(
-        [executable, "--ros-args", "-p", f"weights:={weights_file}", "-p", "backend:=torch"],
+        [executable, "--ros-args", "-p", f"weights:={weights_file}", "-p", f"backend:={node_backend(weights_file)}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
