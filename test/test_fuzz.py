@@ -537,6 +537,14 @@ NODE_LOADERS = ("groups", "params") + (("cameras",) if importlib.util.find_spec(
 @given(case=config_cases().filter(lambda case: case.loader in NODE_LOADERS))
 # a node name of 3000 characters, listed whole in the "no ros__parameters for" error
 @example(case=ConfigCase("params", b"? " + b"x" * 3000 + b"\n: ros__parameters: {}\n", ["document"]))
+# a node name holding a newline, listed as it was in the "several seg_node nodes" error
+@example(
+    case=ConfigCase(
+        "params",
+        b"seg_node:\n  ros__parameters: {}\n? '\n\n  '\n: seg_node:\n    ros__parameters: {}\n",
+        ["document"],
+    )
+)
 def test_config_property_for_the_node_s_inputs(case):
     """Label groups, parameter files and cameras strings: what the node reads, without torch."""
     check_config(case)

@@ -259,10 +259,11 @@ def _node_name(node: str, sections, path: Path) -> str:
 
 
 def _listed(names: list[str], most: int = 10) -> str:
-    """Node names from the file for an error line: each cut to 60 characters, at most ``most``."""
+    """Node names from the file for an error line: each cut to 60 characters (a newline in one
+    escaped: fuzzing found a key of "\\n"), at most ``most``."""
     from ..safe_yaml import shown
 
-    text = ", ".join(name if len(name) <= 60 else shown(name) for name in names[:most])
+    text = ", ".join(name if len(name) <= 60 and name.isprintable() else shown(name) for name in names[:most])
     return text + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
