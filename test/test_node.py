@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -399,3 +400,58 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_cleanly(weights_file, delay):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+# A Ctrl-C that lands where the interpreter swallows it: importlib's module-lock weakref callback
+# (the CI failure: an interrupted seg_node went on to serve) and an extension turning it into an
+# unrelated ImportError (numpy's "PyCapsule_Import could not import module 'datetime'").
+_SWALLOWED = """
+import signal, weakref
+class Lock: pass
+lock = Lock()
+ref = weakref.ref(lock, lambda _: signal.raise_signal(signal.SIGINT))
+del lock  # the callback runs here: its KeyboardInterrupt is 'ignored'
+"""
+_CONVERTED = """
+import signal
+failed = False
+try:
+    signal.raise_signal(signal.SIGINT)
+except BaseException:  # as a C extension does: clears whatever failed, later raises its own error
+    failed = True
+if failed:
+    raise ImportError("PyCapsule_Import could not import module 'datetime'")
+"""
+_SERVE = "\ndef main():\n    print('SERVING', flush=True)\n    return 3\n"
+
+
+@pytest.mark.parametrize("interruption", [_SWALLOWED, _CONVERTED], ids=["swallowed", "converted"])
+def test_ctrl_c_lost_while_a_node_module_loads_still_stops_the_node(tmp_path, interruption):
+    (tmp_path / "interrupted_node.py").write_text(interruption + _SERVE)
+    code = "import sys\nfrom narrow_seg_ros.ros import entry\nsys.exit(entry._run('interrupted_node'))\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "SERVING" not in out and "Traceback" not in out, out
+    assert "Exception ignored" not in out, out
+
+
+def test_ctrl_c_lost_while_the_node_is_built_still_stops_it():
+    """The same swallowed Ctrl-C inside the node's constructor (the model loading): run_node
+    returns instead of spinning, and nothing is printed about the ignored exception."""
+    code = f"""
+import sys
+from rclpy.node import Node
+from narrow_seg_ros.ros.runtime import run_node
+def build():
+    node = Node("interrupted_while_built")
+{textwrap.indent(_SWALLOWED.strip(), "    ")}
+    print("BUILT", flush=True)
+    return node
+sys.exit(run_node(build, "interrupted_while_built", []))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "BUILT" in out and "Exception ignored" not in out, out

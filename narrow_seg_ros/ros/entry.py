@@ -1,45 +1,43 @@
 """Console entry points of the nodes (``seg_node``, ``seg_lifecycle_node``, ``image_player``).
 
 A Ctrl-C while a node's modules still load (rclpy, OpenCV, onnxruntime: the first half second or
-so) would print a KeyboardInterrupt traceback from deep inside an import. Here SIGINT exits
-quietly until the node module is loaded; from then on the node's own handling takes over
-(``runtime.run_node``). ``python -m narrow_seg_ros.ros.entry seg_node --ros-args ...`` does the same.
+so) would print a KeyboardInterrupt traceback from deep inside an import, or be swallowed there and
+leave the node starting up (``sigint``). Here a Ctrl-C at any moment before the node serves exits
+quietly with status 0; from then on the node's own handling takes over (``runtime.run_node``).
+``python -m narrow_seg_ros.ros.entry seg_node --ros-args ...`` does the same.
 """
 
-import signal
+import importlib
 import sys
 
-from ..exceptions import found_in_chain
+from . import sigint
 
 
-def _load(module: str):
-    previous = signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+def _run(module: str) -> int:
+    sigint.install()
     try:
-        return __import__(f"narrow_seg_ros.ros.{module}", fromlist=["main"]).main
-    except ImportError as exc:
-        if _interrupted(exc):  # the SIGINT landed inside a C extension's initialisation (rclpy's)
-            sys.exit(0)
+        main = importlib.import_module(module).main
+        return 0 if sigint.received() else main()
+    except Exception:
+        # an import that a SIGINT broke can fail with an unrelated error (numpy: ImportError)
+        if sigint.received():
+            return 0
         raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """Whether the exception was caused, anywhere down its chain, by the SystemExit above."""
-    return found_in_chain(exc, SystemExit) is not None
+    except KeyboardInterrupt:
+        return 0
 
 
 def seg_node() -> int:
-    return _load("seg_node")()
+    return _run("narrow_seg_ros.ros.seg_node")
 
 
 def seg_lifecycle_node() -> int:
     """seg_node as a managed (lifecycle) node: ``narrow_seg_ros.ros.managed``."""
-    return _load("managed")()
+    return _run("narrow_seg_ros.ros.managed")
 
 
 def image_player() -> int:
-    return _load("image_player")()
+    return _run("narrow_seg_ros.ros.image_player")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
+from . import sigint
+
 
 def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,), usage=None) -> int:
     """Build the node with ``factory()``; bad configuration → one line on stderr and exit code 2.
@@ -21,6 +23,7 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
         print_usage(name, *usage)
         return 0
     reuse_frame_memory()
+    sigint.install()
     rclpy.init(args=args)
     try:
         node = factory()
@@ -36,7 +39,8 @@ def run_node(factory, name: str, args=None, config_errors: tuple = (ValueError,)
             raise
         return 0
     try:
-        rclpy.spin(node)
+        if not sigint.received():  # a Ctrl-C can be swallowed while the node loads (see sigint)
+            rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException, SystemExit):
         pass
     except _rclpy.RCLError:
