@@ -23,6 +23,7 @@ from std_msgs.msg import String  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent / "ros_helpers"))
 from camera_publisher import make_frame  # noqa: E402
 
+from narrow_seg_ros.ros.processes import spin_until  # noqa: E402
 from narrow_seg_ros.ros.runtime import seg_node_command  # noqa: E402
 
 
@@ -56,10 +57,7 @@ class Collector:
         self.node = node
 
     def spin_until(self, done, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not done():
-            rclpy.spin_once(self.node, timeout_sec=0.1)
-        return done()
+        return spin_until(self.node, done, timeout)
 
     def close(self):
         for s in self.subs:
@@ -67,11 +65,9 @@ class Collector:
 
 
 def wait_for_node(ros, proc, topic="/seg_node/mask", timeout=120, name="seg_node"):
-    deadline = time.monotonic() + timeout
-    while ros.count_publishers(topic) == 0:
-        assert proc.poll() is None, f"{name} exited early:\n{proc.stdout.read()}"
-        assert time.monotonic() < deadline, f"{name} did not start"
-        rclpy.spin_once(ros, timeout_sec=0.2)
+    spin_until(ros, lambda: proc.poll() is not None or ros.count_publishers(topic) > 0, timeout)
+    assert proc.poll() is None, f"{name} exited early:\n{proc.stdout.read()}"
+    assert ros.count_publishers(topic) > 0, f"{name} did not start"
 
 
 def wait_for_line(proc, text, timeout=60):

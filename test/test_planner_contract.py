@@ -3,7 +3,6 @@ lossless PNG mask, the confidence rule and label groups. The Nav2 test subscribe
 semantic_segmentation_layer does, over real DDS kept on this host."""
 
 import importlib.util
-import time
 
 import cv2
 import numpy as np
@@ -18,6 +17,7 @@ from narrow_seg_ros.inference.groups import load_groups  # noqa: E402
 from narrow_seg_ros.inference.postprocess import logits_to_confidence, reference_confidence  # noqa: E402
 from narrow_seg_ros.ros.camera_info import parse_output_size, scale_camera_info  # noqa: E402
 from narrow_seg_ros.ros.image_conversion import image_to_numpy, numpy_to_compressed, numpy_to_image  # noqa: E402
+from narrow_seg_ros.ros.processes import spin_until  # noqa: E402
 from narrow_seg_ros.ros.runtime import seg_node_command  # noqa: E402
 
 try:
@@ -176,13 +176,6 @@ def play(ros, pub, count, width, height, masks, alongside=None, frame_id="color"
         small = np.random.default_rng(i).integers(0, 256, (6, 8, 3), dtype=np.uint8)
         pub.publish(numpy_to_image(cv2.resize(small, (width, height)), "rgb8", header))
         spin_until(ros, lambda i=i: len(masks) > i, 10.0)
-
-
-def spin_until(node, done, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done():
-        rclpy.spin_once(node, timeout_sec=0.05)
-    return done()
 
 
 def start_seg_node(weights, *params):

@@ -71,14 +71,13 @@ class NodeProcesses:
 
     def wait_until(self, ready: Callable[[], bool], node, timeout: float, what: str, procs=None) -> None:
         """Spin ``node`` until ``ready()``; NodeExited if one of ``procs`` exits first, or at ``timeout``."""
-        import rclpy
 
-        deadline = time.monotonic() + timeout
-        while not ready():
+        def settled() -> bool:
             self.check_running(procs)
-            if time.monotonic() > deadline:
-                raise NodeExited(f"{what}: not within {timeout:.0f} s")
-            rclpy.spin_once(node, timeout_sec=0.1)
+            return ready()
+
+        if not spin_until(node, settled, timeout, period=0.1):
+            raise NodeExited(f"{what}: not within {timeout:.0f} s")
 
     def stop(self) -> None:
         """Stop every process still running, the last started first."""
@@ -87,6 +86,18 @@ class NodeProcesses:
             stop_process(proc)
             if log is not None:
                 log.close()
+
+
+def spin_until(node, done: Callable[[], bool], timeout: float, period: float = 0.05) -> bool:
+    """Spin ``node`` until ``done()`` holds or ``timeout`` seconds pass; whether it holds."""
+    import rclpy
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        rclpy.spin_once(node, timeout_sec=period)
+    return True
 
 
 def _name_of(argv: list[str]) -> str:
