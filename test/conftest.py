@@ -259,6 +259,11 @@ def open_gate(ros, subscriptions: list, timeout: float = 60.0):
     return ros.create_subscription(first.msg_type, first.topic_name, lambda _: None, QoSProfile(depth=1))
 
 
+def start(argv: list[str], **kwargs) -> subprocess.Popen:
+    """Start a process (a node, player, publisher, training run) with its output piped, for ``stop``."""
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
 def stop(proc) -> str:
     """Stop a node process the project's one way (SIGTERM, then SIGKILL); its output."""
     from narrow_seg_ros.ros.processes import stop_process

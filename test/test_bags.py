@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import SHIPPED_ONNX, make_weights, node_backend, open_gate, run_cli_without_ros, stop, torch
+from conftest import SHIPPED_ONNX, make_weights, node_backend, open_gate, run_cli_without_ros, start, stop, torch
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -243,7 +243,7 @@ def test_vision_msgs_definition_hashes_as_the_installed_package():
 def start_player(bag: Path, *params: str, remap: tuple[str, ...] = ()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-p", f"source:={bag}"]
     cmd += [arg for p in params for arg in ("-p", p)] + [arg for r in remap for arg in ("-r", r)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start(cmd)
 
 
 def receive(ros, player, topics: dict, count: int, timeout: float = 60.0) -> dict[str, list[tuple]]:

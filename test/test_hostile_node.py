@@ -15,14 +15,13 @@ CI sends 10,000 bad frames (about 15 s with the node's start); a longer campaign
 import os
 import re
 import struct
-import subprocess
 import threading
 import time
 import zlib
 
 import numpy as np
 import pytest
-from conftest import REPO, stop
+from conftest import REPO, start, stop
 
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
@@ -126,7 +125,7 @@ def node_and_topics(ros):
         "diagnostics_period:=0.5",
         "log_period:=0.0",
     )
-    node = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node = start(cmd)
     # read as it comes: a node blocked on a full pipe (64 KB of log) would stall the flood
     log: list[str] = []
     reader = threading.Thread(target=lambda: log.extend(node.stdout), daemon=True)

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import VENV_BIN, stop
+from conftest import VENV_BIN, start, stop
 from test_node import Collector
 
 ROS2 = shutil.which("ros2", path=str(VENV_BIN)) or shutil.which("ros2")
@@ -35,14 +35,7 @@ def launch(colcon_install, *arguments):
         "PYTHONPATH": prepend(site, "PYTHONPATH"),
         "PATH": prepend(VENV_BIN, "PATH"),
     }
-    return subprocess.Popen(
-        [ROS2, "launch", "narrow_seg_ros", "seg.launch.py", *arguments],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start([ROS2, "launch", "narrow_seg_ros", "seg.launch.py", *arguments], env=env, start_new_session=True)
 
 
 def finish(proc, timeout):

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import REPO, stop
+from conftest import REPO, start, stop
 
 rclpy = pytest.importorskip("rclpy")
 lifecycle_msgs = pytest.importorskip("lifecycle_msgs")
@@ -34,8 +34,8 @@ def command(*params, executable="seg_lifecycle_node"):
     return cmd
 
 
-def start(*params):
-    return subprocess.Popen(command(*params), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_managed(*params):
+    return start(command(*params))
 
 
 class Lifecycle:
@@ -122,7 +122,7 @@ class Camera:
 
 
 def test_transitions_gate_the_model_topics_and_camera(ros):
-    proc = start()
+    proc = start_managed()
     masks = Collector(ros, ["/seg_node/mask"], reliable=False)
     camera = Camera(ros)
     node = None
@@ -197,7 +197,7 @@ def test_bad_configuration_fails_the_transition_and_the_node_stays_up(ros):
     assert plain.returncode == 2
     reason = re.search(r"FATAL: bad configuration: (.*)", plain.stderr).group(1).strip()
 
-    proc = start(bad)
+    proc = start_managed(bad)
     node = None
     try:
         node = Lifecycle(ros, proc)

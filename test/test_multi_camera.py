@@ -2,14 +2,13 @@
 with its header and size, equal to the single-camera engine's; a camera going silent stalls no
 other; per-camera diagnostics."""
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import node_backend, stop
+from conftest import node_backend, start, stop
 
 rclpy = pytest.importorskip("rclpy")
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
@@ -87,7 +86,7 @@ def test_one_node_serves_three_cameras(ros, node_weights):
         f"weights:={node_weights}", f"backend:={backend}", "qos_reliability:=reliable",
         "cameras:=front,left,rear:compressed", "diagnostics_period:=0.5",
     )  # fmt: skip
-    node = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node = start(cmd)
     diagnostics = []
     ros.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     cameras = [Camera(ros, name, *spec, offset=100 * k) for k, (name, spec) in enumerate(CAMERAS.items())]

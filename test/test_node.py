@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, node_backend, open_gate, stop, torch, weights_contract, weights_palette
+from conftest import REPO, node_backend, open_gate, start, stop, torch, weights_contract, weights_palette
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -35,16 +35,11 @@ def weights_file(node_weights):
 
 def start_node(weights, *params, timeout=120):
     cmd = seg_node_command(f"weights:={weights}", f"backend:={node_backend(weights)}", *params)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start(cmd)
 
 
 def publish(*args):
-    return subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "ros_helpers" / "camera_publisher.py"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start([sys.executable, str(Path(__file__).parent / "ros_helpers" / "camera_publisher.py"), *args])
 
 
 class Collector:
@@ -266,7 +261,7 @@ def test_image_player_waits_for_its_subscriber(ros):
     topic = "/player_wait_test/image"
     cmd = [sys.executable, "-m", "narrow_seg_ros.ros.image_player", "--ros-args", "-r", f"image:={topic}"]
     cmd += ["-p", "rate:=20.0", "-p", "max_frames:=3", "-p", "reliable:=true", "-p", "wait_for_subscribers:=2"]
-    player = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    player = start(cmd)
     collector = None
     try:
         wait_for_node(ros, player, topic, timeout=60, name="image_player")
@@ -386,11 +381,8 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_cleanly(weights_file, delay):
 
     executable = shutil.which("seg_node", path=str(VENV_BIN))
     assert executable, "seg_node is not installed in the environment (scripts/setup.sh)"
-    proc = subprocess.Popen(
-        [executable, "--ros-args", "-p", f"weights:={weights_file}", "-p", f"backend:={node_backend(weights_file)}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start(
+        [executable, "--ros-args", "-p", f"weights:={weights_file}", "-p", f"backend:={node_backend(weights_file)}"]
     )
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, run_cli, stop
+from conftest import REPO, run_cli, start, stop
 
 from narrow_seg_ros.inference.params import (
     PARAMETERS,
@@ -188,9 +188,8 @@ def test_node_and_infer_publish_the_same_masks(ros, setup, offline):
 
 
 def rclpy_popen(cmd):
-    import subprocess
 
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start(cmd)
 
 
 # ------------------------------------------------------------------------------------------------

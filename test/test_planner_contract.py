@@ -7,7 +7,7 @@ import importlib.util
 import cv2
 import numpy as np
 import pytest
-from conftest import node_backend, stop, weights_contract
+from conftest import node_backend, start, stop, weights_contract
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
@@ -179,11 +179,10 @@ def play(ros, pub, count, width, height, masks, alongside=None, frame_id="color"
 
 
 def start_seg_node(weights, *params):
-    import subprocess
 
     cmd = seg_node_command(f"weights:={weights}", f"backend:={node_backend(weights)}", *params)
     cmd += ["-r", "reference/camera_info:=/depth/camera_info", "-r", "image:=/color/image_raw"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return start(cmd)
 
 
 @NEEDS_VISION_MSGS

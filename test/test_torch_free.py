@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, stop
+from conftest import REPO, start, stop
 
 from narrow_seg_ros.resources import SHIPPED_ONNX, TRAINING_MODULES
 
@@ -110,7 +110,7 @@ def test_seg_node_without_torch_serves_the_onnx_masks(ros):
 
     argv = seg_node_command("backend:=auto")[3:]  # after `python -m narrow_seg_ros.ros.entry`
     code = "from narrow_seg_ros.ros.entry import seg_node\nsys.argv[1:] = sys.argv[2:]\nsys.exit(seg_node())\n"
-    node = subprocess.Popen([*without_torch(code), *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node = start([*without_torch(code), *argv])
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     masks = []
     sub = ros.create_subscription(Image, "/seg_node/mask", masks.append, qos)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, start
 
 from narrow_seg_ros.cli.main import main as cli_main
 from narrow_seg_ros.data.cityscapes import CityscapesDataset
@@ -343,7 +343,7 @@ def test_sigterm_checkpoints_and_resume_finishes(synth_root, tmp_path):
         "train.log_interval=1",
         batch_size=2,
     )
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start(cmd)
     deadline = time.monotonic() + 120
     while not (out / "log.csv").exists() or len((out / "log.csv").read_text().splitlines()) < 4:
         assert proc.poll() is None and time.monotonic() < deadline

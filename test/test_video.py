@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, make_weights, open_gate, run_cli, stop
+from conftest import REPO, make_weights, open_gate, run_cli, start, stop
 
 av = pytest.importorskip("av")
 # the video cameras' message type; the tests that send or parse video cameras need it
@@ -271,7 +271,7 @@ def test_player_encodes_the_demo_as_h264(ros):
     cmd = [sys.executable, "-m", "narrow_seg_ros.ros.entry", "image_player", "--ros-args", "-p", "transport:=video",
            "-p", "max_frames:=12", "-p", "rate:=20.0", "-p", "reliable:=true", "-p", "wait_for_subscribers:=2",
            "-p", "loop:=false"]  # fmt: skip
-    player = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    player = start(cmd, cwd=REPO)
     gate = None
     try:
         gate = open_gate(ros, [sub])
