@@ -426,9 +426,10 @@ def test_ctrl_c_lost_while_a_node_module_loads_still_stops_the_node(tmp_path, in
     assert "Exception ignored" not in out, out
 
 
-def test_ctrl_c_lost_while_the_node_is_built_still_stops_it():
+def test_ctrl_c_lost_while_the_node_is_built_still_stops_it(ros):
     """The same swallowed Ctrl-C inside the node's constructor (the model loading): run_node
-    returns instead of spinning, and nothing is printed about the ignored exception."""
+    returns instead of spinning, and nothing is printed about the ignored exception. (``ros``: the
+    module's domain and localhost DDS, for the node the child process builds.)"""
     code = f"""
 import sys
 from rclpy.node import Node
