@@ -245,6 +245,9 @@ import os, signal, time
 import numpy as np
 from numba.core import codegen
 
+# A suite started in the background by a shell without job control inherits SIGINT ignored, and
+# Python then installs no KeyboardInterrupt handler: restore the one an interactive process has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 hook = codegen.CPUCodeLibrary._object_compiled_hook
 
 
