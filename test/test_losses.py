@@ -111,3 +111,49 @@ def test_configured_loss_is_the_weighted_sum_of_each_heads_cross_entropy(aux_hea
     grads, formula_grads = torch.autograd.grad(loss, heads), torch.autograd.grad(formula, heads)
     for grad, reference in zip(grads, formula_grads, strict=True):
         torch.testing.assert_close(grad, reference.float(), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_distillation_is_hintons_pixelwise_kl_on_the_students_grid(temperature):
+    """train.distill's term: weight × T² × mean over pixels of KL(softmax(t/T) ‖ softmax(s/T)),
+    the teacher's logits resized bilinearly to the student's grid; zero, with zero gradient, when
+    the student already predicts the teacher's distribution."""
+    torch.manual_seed(3)
+    student = torch.randn(2, 11, 6, 8, requires_grad=True)
+    teacher = torch.randn(2, 11, 12, 16)
+    targets = torch.randint(0, 11, (2, 48, 64))
+    train = load_config(
+        "config/train_vnet_camvid.yaml", {"train.distill": {"teacher": "t.pt", "temperature": temperature}}
+    )["train"]
+    loss = build_loss({**train, "distill": {**train["distill"], "weight": 0.5}}, False, False)
+    total = loss({"decode": student, "teacher": teacher}, targets)
+    ce = upsampled_cross_entropy(student, targets, False)
+    resized = F.interpolate(teacher, (6, 8), mode="bilinear", align_corners=False)
+    kl = F.kl_div(
+        F.log_softmax(student / temperature, 1),
+        F.log_softmax(resized / temperature, 1),
+        reduction="none",
+        log_target=True,
+    )
+    expected = ce + 0.5 * temperature**2 * kl.sum(1).mean()
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+    same = student.detach().clone().requires_grad_(True)
+    only_kd = build_loss({**train, "distill": {**train["distill"], "weight": 1.0}}, False, False).terms[-1]
+    value = only_kd({"decode": same, "teacher": same.detach() * 1.0}, targets)
+    (grad,) = torch.autograd.grad(value, same)
+    assert abs(value.item()) < 1e-6 and grad.abs().max().item() < 1e-7
+
+
+@pytest.mark.parametrize(
+    "distill, message",
+    [
+        ({"weight": 1.0}, "a mapping with a teacher weights file"),
+        ({"teacher": "t.pt", "alpha": 1.0}, "unknown keys \\['alpha'\\]"),
+        ({"teacher": "t.pt", "temperature": 0}, "temperature must be a finite number > 0"),
+        ({"teacher": "t.pt", "weight": -1}, "weight must be a finite number >= 0"),
+    ],
+)
+def test_bad_distillation_configs_fail_before_training(distill, message):
+    with pytest.raises(ValueError, match=message):
+        load_config("config/train_vnet_camvid.yaml", {"train.distill": distill})

@@ -19,7 +19,7 @@ from narrow_seg_ros.models import build_model
 from narrow_seg_ros.training.config import load_config
 from narrow_seg_ros.training.evaluate import evaluate
 from narrow_seg_ros.training.loop import train
-from narrow_seg_ros.weights import load_weights
+from narrow_seg_ros.weights import load_weights, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -379,3 +379,41 @@ def test_eval_cli_json_and_table(synth_root, tmp_path, cli):
     assert np.trace(counts) / counts.sum() == pytest.approx(result["pixel_accuracy"])
     missing = cli("eval", "--weights", str(weights), "--data", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "error" in missing.stderr
+
+
+def test_distillation_run_learns_from_a_frozen_teacher(synth_root, tmp_path, capsys):
+    """train.distill: the teacher (a weights file of another architecture, normalised its own way)
+    sees each batch as it was trained to see it, stays frozen, and its term changes the run; a
+    teacher of other classes is refused before training starts."""
+    from narrow_seg_ros.training.distill import Teacher
+
+    train(small_config(synth_root, tmp_path / "teacher", **{"train.iters": 2, "model.options": {"head": "fcn8"}}))
+    teacher_file = tmp_path / "teacher" / "weights.pt"
+    weights = load_weights(teacher_file)
+    weights.mean, weights.std = [0.3, 0.4, 0.5], [0.2, 0.25, 0.3]
+    save_weights(weights, teacher_file)
+    raw = torch.rand(2, 3, 64, 96)
+    student_mean, student_std = [0.5] * 3, [0.5] * 3
+    teacher = Teacher(str(teacher_file), weights.class_names, student_mean, student_std, torch.device("cpu"))
+    own = (raw - torch.tensor(weights.mean).view(1, 3, 1, 1)) / torch.tensor(weights.std).view(1, 3, 1, 1)
+    expected = weights.build_model()(own, full_resolution=False)
+    torch.testing.assert_close(teacher((raw - 0.5) / 0.5), expected, rtol=1e-4, atol=1e-5)
+
+    runs = {}
+    for name, distill in (("plain", None), ("distilled", {"teacher": str(teacher_file), "weight": 5.0})):
+        config = small_config(
+            synth_root, tmp_path / name, **{"train.iters": 2, "model.name": "vnet", "train.distill": distill}
+        )
+        train(config)
+        runs[name] = (tmp_path / name / "log.csv").read_text().splitlines()[1].split(",")
+    assert f"distilling from {teacher_file} (ndnet45 head=fcn8): weight 5.0, temperature 1.0" in capsys.readouterr().out
+    assert runs["plain"][0] == runs["distilled"][0] == "2" and runs["plain"][1] != runs["distilled"][1]
+    assert not any(p.requires_grad for p in teacher.model.parameters())
+
+    weights.class_names = list(reversed(weights.class_names))
+    save_weights(weights, tmp_path / "other.pt")
+    other = small_config(
+        synth_root, tmp_path / "other", **{"train.iters": 1, "train.distill": {"teacher": str(tmp_path / "other.pt")}}
+    )
+    with pytest.raises(ValueError, match="not the dataset's classes in its order"):
+        train(other)

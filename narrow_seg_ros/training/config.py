@@ -56,6 +56,9 @@ DEFAULTS: dict = {
         # None, or "log": ENet/ERFNet weights 1 / ln(c + p) from the training set's class frequencies
         "class_weights": None,
         "class_weight_c": 1.10,
+        # None, or knowledge distillation from a frozen teacher (training/distill.py):
+        # {teacher: a weights file of the dataset's classes, weight: 1.0, temperature: 1.0}
+        "distill": None,
         # exponential moving average of the weights and BN statistics, as timm's ModelEmaV3:
         # null = off; e.g. 0.999. Validation scores both; the weights file gets the average
         "ema_decay": None,
@@ -127,6 +130,22 @@ def _check_photometric(value) -> None:
             raise ValueError(f"data.photometric.{key} must be [low, high] with 0 <= low <= high, got {pair!r}")
 
 
+def _check_distill(value) -> None:
+    if value is None:
+        return
+    if not (isinstance(value, dict) and isinstance(value.get("teacher"), str) and value["teacher"]):
+        raise ValueError(f"train.distill must be null or a mapping with a teacher weights file, got {value!r}")
+    unknown = set(value) - {"teacher", "weight", "temperature"}
+    if unknown:
+        raise ValueError(f"train.distill: unknown keys {sorted(unknown)} (known: teacher, weight, temperature)")
+    value.setdefault("weight", 1.0)
+    value.setdefault("temperature", 1.0)
+    if not (_is_number(value["weight"]) and 0 <= value["weight"] < math.inf):
+        raise ValueError(f"train.distill.weight must be a finite number >= 0, got {value['weight']!r}")
+    if not (_is_number(value["temperature"]) and 0 < value["temperature"] < math.inf):
+        raise ValueError(f"train.distill.temperature must be a finite number > 0, got {value['temperature']!r}")
+
+
 def validate(config: dict) -> None:
     train, data, sched = config["train"], config["data"], config["schedule"]
     if train["iters"] < 1 or train["batch_size"] < 1:
@@ -146,6 +165,7 @@ def validate(config: dict) -> None:
     _check_photometric(data["photometric"])
     if train["class_weights"] not in (None, "log"):
         raise ValueError(f"train.class_weights must be null or 'log', got {train['class_weights']!r}")
+    _check_distill(train["distill"])
     # an interval of 0 would divide by zero at the first iteration; val_interval 0 means no validation
     for section, key, low in (
         ("train", "log_interval", 1),

@@ -20,6 +20,7 @@ from ..data.transforms import PhotoMetricDistortion, TrainTransform
 from ..models import build_model
 from .checkpoint import init_from_weights, restore_checkpoint, training_input_size, weights_from_checkpoint
 from .config import open_split
+from .distill import Teacher
 from .hooks import CheckpointHook, EmaHook, Hook, LoggerHook, ValidationHook, WeightsHook, weight_average
 from .losses import SegmentationLoss, build_loss, log_class_weights
 from .optim import build_optimizer, build_schedule
@@ -99,7 +100,18 @@ def _build_run(config: dict, runtime: Runtime, train_set, resume: bool) -> Run:
         amp=amp,
         memory_format=memory_format,
         ema=None if tcfg["ema_decay"] is None else weight_average(model, tcfg["ema_decay"]),
+        teacher=_teacher(config, class_names, runtime),
     )
+
+
+def _teacher(config: dict, class_names: list[str], runtime: Runtime) -> Teacher | None:
+    distill, data = config["train"]["distill"], config["data"]
+    if distill is None:
+        return None
+    teacher = Teacher(distill["teacher"], class_names, data["mean"], data["std"], runtime.device)
+    if runtime.is_main:
+        print(f"distilling from {teacher.label}: weight {distill['weight']}, temperature {distill['temperature']}")
+    return teacher
 
 
 def _class_pixels(config: dict, train_set, runtime: Runtime) -> np.ndarray | None:
@@ -187,6 +199,8 @@ def _step(run: Run, batch, loss_fn: SegmentationLoss) -> None:
             outputs = {"decode": decode, "aux": aux}
         else:
             outputs = {"decode": run.net(images, full_resolution=False)}
+        if run.teacher is not None:
+            outputs["teacher"] = run.teacher(images)
     loss = loss_fn(outputs, targets)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.labels import IGNORE_INDEX
 from ..geometry import bilinear_taps
@@ -131,36 +132,68 @@ def log_class_weights(frequencies, c: float = 1.10) -> torch.Tensor:
 
 class CrossEntropy:
     """One loss term of one head (MMSegmentation's ``CrossEntropyLoss`` with ``class_weight`` and
-    ``loss_weight``): ``loss_weight`` × the full-resolution cross-entropy of its logits, taken in
-    fp32 whatever precision the head ran in under autocast."""
+    ``loss_weight``): ``loss_weight`` × the full-resolution cross-entropy of the ``head``'s logits,
+    taken in fp32 whatever precision the head ran in under autocast."""
 
-    def __init__(self, align_corners: bool, class_weight: torch.Tensor | None = None, loss_weight: float = 1.0):
+    def __init__(
+        self, align_corners: bool, class_weight: torch.Tensor | None = None, loss_weight: float = 1.0, head="decode"
+    ):
         self.align_corners = align_corners
         self.class_weight = class_weight
         self.loss_weight = loss_weight
+        self.head = head
 
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        loss = upsampled_cross_entropy(logits.float(), targets, self.align_corners, weight=self.class_weight)
+    def __call__(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+        logits = outputs[self.head].float()
+        loss = upsampled_cross_entropy(logits, targets, self.align_corners, weight=self.class_weight)
         return self.loss_weight * loss
 
 
-class SegmentationLoss:
-    """The training loss: the sum of ``(head, term)`` pairs over the network's outputs by head name
-    (MMSegmentation's ``loss_decode`` lists of the decode and auxiliary heads, flattened)."""
+class Distillation:
+    """Pixel-wise knowledge distillation (Hinton et al. 2015, "Distilling the Knowledge in a Neural
+    Network"; per pixel for segmentation as in Liu et al., CVPR 2019, "Structured Knowledge
+    Distillation for Semantic Segmentation"): ``loss_weight`` × T² × the mean over pixels of
+    KL(softmax(teacher / T) ‖ softmax(student / T)). Taken on the student's logit grid; the
+    teacher's logits (``outputs["teacher"]``, no gradient) are resized to it bilinearly. Every
+    pixel counts, unlabeled ones too: the teacher has an opinion where the labels have none."""
 
-    def __init__(self, terms: list[tuple[str, CrossEntropy]]):
+    def __init__(self, temperature: float = 1.0, loss_weight: float = 1.0, align_corners: bool = False):
+        self.temperature = temperature
+        self.loss_weight = loss_weight
+        self.align_corners = align_corners
+
+    def __call__(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+        student, teacher = outputs["decode"].float(), outputs["teacher"].float()
+        if teacher.shape[-2:] != student.shape[-2:]:
+            teacher = F.interpolate(teacher, student.shape[-2:], mode="bilinear", align_corners=self.align_corners)
+        t = self.temperature
+        log_student = F.log_softmax(student / t, dim=1)
+        log_teacher = F.log_softmax(teacher / t, dim=1)
+        kl = (log_teacher.exp() * (log_teacher - log_student)).sum(1).mean()
+        return self.loss_weight * t * t * kl
+
+
+class SegmentationLoss:
+    """The training loss: the sum of its terms over the network's outputs by head name
+    (MMSegmentation's ``loss_decode`` lists of the decode and auxiliary heads, flattened), plus
+    distillation from a teacher's logits when the config asks for it."""
+
+    def __init__(self, terms: list):
         self.terms = terms
 
     def __call__(self, outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
-        values = [term(outputs[head], targets) for head, term in self.terms]
+        values = [term(outputs, targets) for term in self.terms]
         return sum(values[1:], values[0])
 
 
 def build_loss(train: dict, align_corners: bool, aux_head: bool, class_weight: torch.Tensor | None = None):
     """The loss ``train`` (the config's section) asks for: the decode head's cross-entropy, plus
-    ``aux_weight`` × the same on the auxiliary head when the network has one; both weighted by
-    class with ``class_weight`` (``train.class_weights``)."""
-    terms = [("decode", CrossEntropy(align_corners, class_weight))]
+    ``aux_weight`` × the same on the auxiliary head when the network has one (both weighted by
+    class with ``class_weight``, ``train.class_weights``), plus ``train.distill``'s term."""
+    terms: list = [CrossEntropy(align_corners, class_weight)]
     if aux_head:
-        terms.append(("aux", CrossEntropy(align_corners, class_weight, train["aux_weight"])))
+        terms.append(CrossEntropy(align_corners, class_weight, train["aux_weight"], head="aux"))
+    distill = train["distill"]
+    if distill is not None:
+        terms.append(Distillation(distill["temperature"], distill["weight"], align_corners))
     return SegmentationLoss(terms)

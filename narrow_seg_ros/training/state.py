@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class Run:
     amp: bool = False  # fp16 autocast (CUDA only)
     memory_format: torch.memory_format = torch.contiguous_format  # of the network's input batches
     ema: AveragedModel | None = None  # the weight average (train.ema_decay)
+    teacher: Callable[[torch.Tensor], torch.Tensor] | None = None  # train.distill's (training/distill.py)
     iteration: int = 0  # steps taken
     loss: torch.Tensor | None = None  # of the last step
     images: int = 0  # in the last step's batch, on this rank
