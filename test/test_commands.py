@@ -42,6 +42,10 @@ def test_bench_node_reports_latency_against_the_engine(ros, tiny_weights):
         assert 0 < row["node_latency_ms_p50"] <= row["node_latency_ms_p99"]
         # frame by frame: the latency less the engine's time on that frame
         assert row["ros_overhead_ms_p50"] < row["node_latency_ms_p50"]
+        # the echo node's round trip of the same frame: a transport with no work under it
+        assert 0 < row["transport_floor_ms_p50"] <= row["transport_floor_ms_p99"]
+        assert row["transport_floor_ms_p50"] < row["node_latency_ms_p50"]
+        assert "node_own_ms_p50" in row
 
 
 def test_bench_cameras_compares_layouts(ros, tiny_weights):

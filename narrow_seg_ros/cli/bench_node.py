@@ -6,14 +6,18 @@ publish → output-received latency with only the outputs of one ``--outputs`` s
 frame then goes through the engine in this process, with the node idle, for the engine's own time
 on that frame: the per-frame difference is what ROS costs (receiving, converting, building and
 publishing the outputs, transport both ways), and pairing frame by frame keeps the other load on
-a shared machine out of it. Frames are serialized before the clock starts, as a camera driver does
-its own serialization; outputs are timed on arrival, before anything reads them.
+a shared machine out of it. Each frame also makes a round trip through an echo node
+(``ros.echo_node``: a ready-made mask at once, no work): the transport floor, what DDS and the
+executors cost alone; the overhead above it is the node's own. Frames are serialized before the
+clock starts, as a camera driver does its own serialization; outputs are timed on arrival, before
+anything reads them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
@@ -24,6 +28,7 @@ from .common import int_at_least, print_json, print_table, street_frames
 
 FRAMES = 4
 WARMUP = 3
+ECHO_NAMESPACE = "/bench_floor"  # the echo node's topics, apart from seg_node's
 # --outputs name → (the node's topic, compressed or not, the engine options that output needs)
 OUTPUTS = {
     "mask": ("mask", False, {}),
@@ -85,17 +90,22 @@ def run(args) -> int:
                            "publish_color:=true", "publish_overlay:=true", "publish_confidence:=true",
                            "log_period:=0.0", f"output_size:={args.output_size}")  # fmt: skip
     engine = Segmenter.from_weights(weights, backend=args.backend)
+    echo_cmd = [sys.executable, "-m", "narrow_seg_ros.ros.echo_node", "--ros-args", "-r", f"__ns:={ECHO_NAMESPACE}"]
     rclpy.init()
     rows = []
     try:
         with NodeProcesses() as procs:
             procs.start(cmd)
-            client = _Client(rclpy.create_node("bench_node_client"), procs)
+            procs.start(echo_cmd, name="echo_node")
+            node = rclpy.create_node("bench_node_client")
+            client = _Client(node, procs)
+            echo = _Client(node, procs, f"{ECHO_NAMESPACE}/image", f"{ECHO_NAMESPACE}/bench_echo")
+            echo.subscribe(("mask",))
             for size in args.size:
                 frames = [np.ascontiguousarray(f[..., ::-1]) if args.encoding == "bgr8" else f
                           for f in street_frames(size, FRAMES)]  # fmt: skip
                 for outputs in args.outputs:
-                    rows.append(_measure(client, engine, frames, outputs, args))
+                    rows.append(_measure(client, echo, engine, frames, outputs, args))
     finally:
         rclpy.try_shutdown()
     _report(rows, args.json)
@@ -105,13 +115,13 @@ def run(args) -> int:
 class _Client:
     """The camera and the output subscriber: publishes serialized frames, stamps outputs on arrival."""
 
-    def __init__(self, node, procs):
+    def __init__(self, node, procs, image_topic: str = "image", node_topics: str = "/seg_node"):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
-        self.node, self.procs = node, procs
+        self.node, self.procs, self.node_topics = node, procs, node_topics
         self.qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-        self.pub = node.create_publisher(Image, "image", self.qos)
+        self.pub = node.create_publisher(Image, image_topic, self.qos)
         self.subscriptions: list = []
         self.arrivals: dict[tuple[str, str], float] = {}
         self.count = 0
@@ -131,7 +141,7 @@ class _Client:
                 self.arrivals.setdefault((name, read_header(data).frame_id), now)
 
             kind = CompressedImage if compressed else Image
-            self.subscriptions.append(self.node.create_subscription(kind, f"/seg_node/{topic}", arrived, self.qos, raw=True))  # fmt: skip
+            self.subscriptions.append(self.node.create_subscription(kind, f"{self.node_topics}/{topic}", arrived, self.qos, raw=True))  # fmt: skip
         for subscription in old:
             self.node.destroy_subscription(subscription)
         self._wait_for_node()
@@ -140,7 +150,7 @@ class _Client:
         def matched() -> bool:
             return self.pub.get_subscription_count() > 0 and all(s.get_publisher_count() for s in self.subscriptions)
 
-        self.procs.wait_until(matched, self.node, timeout, "seg_node matching the benchmark's topics")
+        self.procs.wait_until(matched, self.node, timeout, f"{self.node_topics} matching the benchmark's topics")
         time.sleep(1.0)  # the node's own view of the new subscriptions
 
     def round_trip(self, frame: np.ndarray, encoding: str, outputs: tuple[str, ...]) -> float:
@@ -163,18 +173,20 @@ class _Client:
         return (max(self.arrivals.pop((o, frame_id)) for o in outputs) - sent) * 1e3
 
 
-def _measure(client: _Client, engine, frames: list, outputs: tuple[str, ...], args) -> dict:
+def _measure(client: _Client, echo: _Client, engine, frames: list, outputs: tuple[str, ...], args) -> dict:
     from ..inference.rules import parse_output_size
 
     client.subscribe(outputs)
     options = {k: v for name in outputs for k, v in OUTPUTS[name][2].items()}
     options["output_size"] = parse_output_size(args.output_size)
-    latencies, engine_ms = [], []
+    latencies, engine_ms, floor = [], [], []
     for i in range(WARMUP + args.frames):
         frame = frames[i % FRAMES]
         latency = client.round_trip(frame, args.encoding, outputs)
+        echoed = echo.round_trip(frame, args.encoding, ("mask",))
         if i >= WARMUP:
             latencies.append(latency)
+            floor.append(echoed)
             engine_ms.append(engine.segment(frame, args.encoding, **options).timings["total_ms"])
     overhead = np.subtract(latencies, engine_ms)
     p50 = lambda xs: round(float(np.median(xs)), 2)  # noqa: E731
@@ -190,6 +202,9 @@ def _measure(client: _Client, engine, frames: list, outputs: tuple[str, ...], ar
         "engine_ms_p50": p50(engine_ms),
         "ros_overhead_ms_p50": p50(overhead),
         "ros_overhead_ms_p99": p99(overhead),
+        "transport_floor_ms_p50": p50(floor),
+        "transport_floor_ms_p99": p99(floor),
+        "node_own_ms_p50": p50(overhead - np.asarray(floor)),
     }
 
 
@@ -200,5 +215,6 @@ def _report(rows: list[dict], as_json: bool) -> None:
     print(json.dumps(rows, indent=2))
     columns = [("size", "size"), ("outputs", "outputs"), ("output_size", "output_size"), ("node_latency_ms_p50", "publish→out p50 ms"),
                ("node_latency_ms_p99", "p99 ms"), ("engine_ms_p50", "engine p50 ms"),
-               ("ros_overhead_ms_p50", "ROS adds p50 ms"), ("ros_overhead_ms_p99", "ROS adds p99 ms")]  # fmt: skip
+               ("ros_overhead_ms_p50", "ROS adds p50 ms"), ("ros_overhead_ms_p99", "ROS adds p99 ms"),
+               ("transport_floor_ms_p50", "floor p50 ms"), ("node_own_ms_p50", "node's own p50 ms")]  # fmt: skip
     print_table(rows, columns)

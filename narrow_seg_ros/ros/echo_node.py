@@ -1,0 +1,46 @@
+"""The transport floor under ``seg_node``, for ``narrow-seg bench-node``: a node that answers every
+Image on ``image`` at once with a ready-made mono8 mask of the frame's size on ``~/mask``, under the
+frame's header, through the paths ``seg_node`` uses (a raw subscription, the frame read in place,
+the mask published as its CDR, the process's frame memory kept in the heap). What its round trip
+costs is what DDS, rclpy's take and the executors cost with no work at all; ``seg_node``'s overhead
+above it is the node's own (hand-over to its worker, conversion, building the outputs).
+
+``python -m narrow_seg_ros.ros.echo_node --ros-args -r __node:=NAME``; benchmark tooling, not a node
+to deploy."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from .image_cdr import image_cdr, read_image
+from .runtime import run_node
+
+
+class EchoNode(Node):
+    def __init__(self) -> None:
+        super().__init__("bench_echo")
+        qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # bench-node's client QoS
+        self.pub = self.create_publisher(Image, "~/mask", qos)
+        self.masks: dict[tuple[int, int], np.ndarray] = {}
+        self.create_subscription(Image, "image", self.answer, qos, raw=True)
+
+    def answer(self, data: bytes) -> None:
+        frame = read_image(data)
+        size = (frame.height, frame.width)
+        mask = self.masks.get(size)
+        if mask is None:
+            mask = self.masks[size] = np.zeros(size, np.uint8)
+        self.pub.publish(image_cdr(mask, "mono8", frame.header))
+
+
+def main(args=None) -> int:
+    return run_node(EchoNode, "bench_echo", args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
