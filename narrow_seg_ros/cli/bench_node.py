@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ..resources import DEMO_MODEL, SHIPPED_MODELS
+from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
 from ..sizes import parse_hw
 from .common import int_at_least, print_json, print_table, street_frames
 
@@ -61,7 +61,12 @@ def output_size(text: str) -> str:
 def add_parser(sub) -> None:
     p = sub.add_parser("bench-node", help="seg_node publish→output latency vs the engine alone")
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
-    p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        choices=tuple(SHIPPED_MODELS),
+        help="shipped model (default: the node's own default)",
+    )
     p.add_argument("--backend", default="auto")
     p.add_argument("--size", type=parse_hw, nargs="+", default=[(1024, 2048)], help="camera frame HxW, one row each")
     p.add_argument("--outputs", type=output_set, nargs="+", default=[("mask",)],
