@@ -11,13 +11,21 @@ float32 product is exact in float64, so one float64 add and one rounding to floa
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numba
 import numpy as np
 
-# numba's default (workqueue) threading layer aborts the process if two Python threads launch
-# parallel kernels at once; segmenters used from several threads take turns here instead.
+# numba's own (workqueue) threading layer, not OpenMP, which numba picks where it finds libgomp:
+# OpenMP's worker threads spin after each kernel and take the cores that onnxruntime's next run
+# needs (the default model's frame, 1024x2048 bgr8 on 2 cores, medians of 200: 14.5 ms with OpenMP,
+# 11.2 ms with workqueue; network 8.7 against 6.3 ms). Read at the first parallel kernel's launch;
+# NUMBA_THREADING_LAYER still chooses where it is set.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+# The workqueue layer aborts the process if two Python threads launch parallel kernels at once;
+# segmenters used from several threads take turns here instead.
 _launch = threading.Lock()
 
 
