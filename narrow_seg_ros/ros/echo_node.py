@@ -5,8 +5,8 @@ the mask published as its CDR, the process's frame memory kept in the heap). Wha
 costs is what DDS, rclpy's take and the executors cost with no work at all; ``seg_node``'s overhead
 above it is the node's own (hand-over to its worker, conversion, building the outputs).
 
-``python -m narrow_seg_ros.ros.echo_node --ros-args -r __node:=NAME``; benchmark tooling, not a node
-to deploy."""
+``python -m narrow_seg_ros.ros.echo_node --ros-args -r __ns:=NAMESPACE`` (bench-node puts it in
+``/bench_floor``, apart from seg_node's ``image``); benchmark tooling, not a node to deploy."""
 
 from __future__ import annotations
 
