@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -444,3 +445,71 @@ sys.exit(run_node(build, "interrupted_while_built", []))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     out = result.stdout + result.stderr
     assert result.returncode == 0 and "BUILT" in out and "Exception ignored" not in out, out
+
+
+class _StageRecorder:
+    """The node's engine, recording whether the first batch's post-processing ran while the next
+    batch's network did: its first ``finish`` waits (up to 30 s) for the second ``infer``."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.infers = 0
+        self.second_infer = threading.Event()
+        self.overlapped = None
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def infer(self, requests):
+        self.infers += 1
+        if self.infers == 2:
+            self.second_infer.set()
+        return self.engine.infer(requests)
+
+    def finish(self, batch, i):
+        if self.overlapped is None:
+            self.overlapped = self.second_infer.wait(timeout=30)
+        return self.engine.finish(batch, i)
+
+
+def test_the_next_batch_runs_the_network_while_the_last_one_is_published(ros, weights_file):
+    """The node's two stages overlap: with stages one after another, the first frame's
+    post-processing would wait out its 30 s for a network run that could not start."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from narrow_seg_ros.ros.image_conversion import numpy_to_image
+    from narrow_seg_ros.ros.seg_node import SegNode, build_segmenter
+
+    recorders = []
+
+    def factory(params):
+        recorders.append(_StageRecorder(build_segmenter(params)))
+        return recorders[-1]
+
+    overrides = [Parameter("weights", value=str(weights_file)), Parameter("backend", value=node_backend(weights_file))]
+    node = SegNode(segmenter_factory=factory, namespace="stages", parameter_overrides=overrides)
+    helper = rclpy.create_node("stages_test")
+    masks = []
+    helper.create_subscription(Image, "/stages/seg_node/mask", masks.append, QoSProfile(depth=10))
+    camera = helper.create_publisher(Image, "/stages/image", QoSProfile(depth=1))
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(helper)
+    try:
+        deadline, index = time.monotonic() + 90, 0
+        while len(masks) < 3 and time.monotonic() < deadline:
+            msg = numpy_to_image(make_frame(index, 120, 160), "rgb8")
+            msg.header.frame_id = f"frame{index}"
+            camera.publish(msg)
+            index += 1
+            end = time.monotonic() + 0.1
+            while time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.02)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        helper.destroy_node()
+    assert len(masks) >= 3, f"{len(masks)} masks for {index} frames"
+    assert recorders[0].overlapped is True
+    assert recorders[0].infers >= 3

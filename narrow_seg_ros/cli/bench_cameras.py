@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..resources import DEMO_MODEL, SHIPPED_MODELS
+from ..resources import DEFAULT_MODEL, SHIPPED_MODELS
 from ..sizes import parse_hw
 from .common import int_at_least, print_json, print_table, status_mb, street_frames
 
@@ -25,7 +25,7 @@ LAYOUTS = ("multi", "single")
 def add_parser(sub) -> None:
     p = sub.add_parser("bench-cameras", help="N cameras: one multi-camera seg_node vs N single-camera nodes")
     p.add_argument("--weights", default="", help="weights (default: shipped weights of --model)")
-    p.add_argument("--model", default=DEMO_MODEL, choices=tuple(SHIPPED_MODELS))
+    p.add_argument("--model", default=DEFAULT_MODEL, choices=tuple(SHIPPED_MODELS))
     p.add_argument("--backend", default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--cameras", type=int_at_least(1), nargs="+", default=[1, 2, 4], help="camera counts to run")

@@ -51,6 +51,19 @@ class _Letterbox:
     valid: tuple[int, int]  # rows, cols of the canvas holding the image
 
 
+@dataclass
+class Inferred:
+    """A batch between the network and post-processing: its requests, the network's logits (one
+    per request, at the network's resolution), each frame's letterbox, per-frame pre-process and
+    whole-batch network times (ms)."""
+
+    requests: list[Request]
+    logits: object  # numpy (N, C, h, w), or a CUDA tensor where the post-processing runs there
+    boxes: list[_Letterbox | None]
+    pre_ms: float
+    net_ms: float
+
+
 class Segmenter:
     """Pre-process → backend → post-process for one network. Build with :meth:`from_weights`."""
 
@@ -264,26 +277,33 @@ class Segmenter:
     def segment_batch(self, requests: list[Request]) -> list[Segmentation]:
         """Segment several frames (e.g. one per camera, of any sizes) as one network batch at the
         shared input size; each result as :meth:`segment` would give it for its frame alone."""
+        batch = self.infer(requests)
+        return [self.finish(batch, i) for i in range(len(requests))]
+
+    def infer(self, requests: list[Request]) -> Inferred:
+        """Stages 1 and 2 of :meth:`segment_batch`: pre-process and the network. A caller may
+        :meth:`finish` one batch on one thread while the next runs through here on another."""
         t0 = time.perf_counter()
         prepared = [self.preprocess(r.image, r.encoding) for r in requests]
         pre_ms = (time.perf_counter() - t0) * 1e3 / len(requests)
         t1 = time.perf_counter()
         logits = self._run_backend(np.concatenate([batch for batch, _ in prepared]))
         net_ms = (time.perf_counter() - t1) * 1e3
-        results = []
-        for i, (request, (_, box)) in enumerate(zip(requests, prepared, strict=True)):
-            t2 = time.perf_counter()
-            result = self._finish(request, logits[i], box)
-            post_ms = (time.perf_counter() - t2) * 1e3
-            result.timings = {
-                "pre_ms": pre_ms,
-                "net_ms": net_ms,
-                "post_ms": post_ms,
-                "total_ms": pre_ms + net_ms + post_ms,
-                "batch": len(requests),
-            }
-            results.append(result)
-        return results
+        return Inferred(requests, logits, [box for _, box in prepared], pre_ms, net_ms)
+
+    def finish(self, batch: Inferred, i: int) -> Segmentation:
+        """Stage 3 for the batch's i-th frame: its result, timed."""
+        t2 = time.perf_counter()
+        result = self._finish(batch.requests[i], batch.logits[i], batch.boxes[i])
+        post_ms = (time.perf_counter() - t2) * 1e3
+        result.timings = {
+            "pre_ms": batch.pre_ms,
+            "net_ms": batch.net_ms,
+            "post_ms": post_ms,
+            "total_ms": batch.pre_ms + batch.net_ms + post_ms,
+            "batch": len(batch.requests),
+        }
+        return result
 
     def _run_backend(self, batch: np.ndarray):
         """The backend over the whole batch, in chunks where its graph has a fixed batch size."""

@@ -8,7 +8,8 @@ backlog.
 Subscribes ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage)
 with sensor-data QoS (REP-2003; reliability and depth settable) and the camera's ``camera_info``
 beside it (image_transport's convention), runs :class:`narrow_seg_ros.inference.engine.Segmenter`
-in a worker thread on the newest frame only (stale frames are dropped and counted), and publishes
+on the newest frame only (stale frames are dropped and counted) in two threads, the network of one
+batch beside the post-processing and publishing of the one before it, and publishes
 ``~/mask`` (mono8 class ids, 255 = unlabeled) and ``~/mask/compressed`` (lossless PNG),
 ``~/color_mask`` and ``~/overlay`` (rgb8), ``~/confidence`` (mono8), ``~/camera_info`` (the
 camera's, scaled to the masks), every output with the input header unchanged and at the size
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
 import sys
 import threading
 import time
@@ -121,7 +123,12 @@ class SegNode(Node):
         self._lock = threading.Condition()
         self._running = True
         self._last_error_log: dict[str, float] = {}
+        # two stages: the worker runs pre-process + network on batch k+1 while the publisher
+        # post-processes and publishes batch k (numpy, OpenCV, numba and onnxruntime release the GIL)
+        self._handoff: queue.Queue = queue.Queue()
+        self._publisher = threading.Thread(target=self._publish_batches, name="seg_publisher", daemon=True)
         self._worker = threading.Thread(target=self._work, name="seg_worker", daemon=True)
+        self._publisher.start()
         self._worker.start()
         self.create_timer(self.params["diagnostics_period"], self._publish_diagnostics)
         if self.params["log_period"] > 0:
@@ -168,6 +175,8 @@ class SegNode(Node):
                 self._running = False
                 self._lock.notify_all()
             worker.join(timeout=5)
+            self._handoff.put(None)  # after the worker's last batch: the publisher ends behind it
+            self._publisher.join(timeout=5)
 
     def _log_ready(self) -> None:
         label_topics = "~/label_info (vision_msgs/LabelInfo) and " if LabelInfo is not None else ""
@@ -237,13 +246,31 @@ class SegNode(Node):
             return jobs
 
     def _work(self) -> None:
-        while (jobs := self._take_frames()) is not None:
+        """Stage one: frames → network, the logits handed to the publisher. The next frames are
+        taken only once the publisher has picked up the last batch: at most one batch waits, and
+        each frame is the newest one when the network is free for it."""
+        while True:
+            self._handoff.join()
+            if (jobs := self._take_frames()) is None:
+                return
             frames = [f for f in (self._guarded(c, self._prepare, c, m, t) for c, m, t in jobs) if f]
             if not frames:
                 continue
-            results = self._guarded(frames, self.segmenter.segment_batch, [f.request for f in frames])
-            for frame, result in zip(frames, results or (), strict=False):
-                self._guarded(frame.camera, self._publish, frame, result)
+            batch = self._guarded(frames, self.segmenter.infer, [f.request for f in frames])
+            if batch is not None:
+                self._handoff.put((frames, batch))
+
+    def _publish_batches(self) -> None:
+        """Stage two: each frame of a batch post-processed and published, one after another; a
+        frame that fails costs only itself."""
+        while (item := self._handoff.get()) is not None:
+            self._handoff.task_done()  # picked up: the worker may take the next frames
+            frames, batch = item
+            for i, frame in enumerate(frames):
+                result = self._guarded(frame.camera, self.segmenter.finish, batch, i)
+                if result is not None:
+                    self._guarded(frame.camera, self._publish, frame, result)
+        self._handoff.task_done()
 
     def _guarded(self, cameras, function, *args):
         """``function(*args)``, or None after counting and logging its error against the camera(s):
@@ -265,10 +292,11 @@ class SegNode(Node):
 
     def _count(self, cameras, counter: str, key: str, text: str, errors: bool = True) -> None:
         now = time.monotonic()
-        for camera in cameras:
-            camera.stats[counter] += 1
-            if errors:
-                camera.error_rate.tick(now)
+        with self._lock:  # both stages count, and the subscription callback counts "dropped"
+            for camera in cameras:
+                camera.stats[counter] += 1
+                if errors:
+                    camera.error_rate.tick(now)
         names = ", ".join(c.name for c in cameras if c.name)
         self._throttled_error(key, f"{names}: {text}" if names else text)
 
