@@ -121,11 +121,12 @@ class _Client:
     """The camera and the output subscriber: publishes serialized frames, stamps outputs on arrival."""
 
     def __init__(self, node, procs, image_topic: str = "image", node_topics: str = "/seg_node"):
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
+        from ..ros.echo_node import bench_qos
+
         self.node, self.procs, self.node_topics = node, procs, node_topics
-        self.qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        self.qos = bench_qos()
         self.pub = node.create_publisher(Image, image_topic, self.qos)
         self.subscriptions: list = []
         self.arrivals: dict[tuple[str, str], float] = {}

@@ -21,10 +21,15 @@ from .image_cdr import image_cdr, read_image
 from .runtime import run_node
 
 
+def bench_qos() -> QoSProfile:
+    """The QoS of bench-node's camera and subscriber, and of the echo node that answers them."""
+    return QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+
+
 class EchoNode(Node):
     def __init__(self) -> None:
         super().__init__("bench_echo")
-        qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # bench-node's client QoS
+        qos = bench_qos()
         self.pub = self.create_publisher(Image, "~/mask", qos)
         self.masks: dict[tuple[int, int], np.ndarray] = {}
         self.create_subscription(Image, "image", self.answer, qos, raw=True)
