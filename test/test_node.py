@@ -472,36 +472,50 @@ class _StageRecorder:
         return self.engine.finish(batch, i)
 
 
+def _in_process_node(weights_file, namespace, wrap, executor, *params):
+    """A SegNode in this process whose engine ``wrap`` wraps, beside a helper node that publishes
+    frames on its image topic and collects its masks, both on ``executor``: (node, helper, camera
+    publisher, masks, engines)."""
+    from rclpy.parameter import Parameter
+
+    from narrow_seg_ros.ros.seg_node import SegNode, build_segmenter
+
+    engines = []
+
+    def factory(params):
+        engines.append(wrap(build_segmenter(params)))
+        return engines[-1]
+
+    overrides = [Parameter("weights", value=str(weights_file)), Parameter("backend", value=node_backend(weights_file))]
+    node = SegNode(segmenter_factory=factory, namespace=namespace, parameter_overrides=[*overrides, *params])
+    helper = rclpy.create_node(f"{namespace}_test")
+    masks = []
+    helper.create_subscription(Image, f"/{namespace}/seg_node/mask", masks.append, QoSProfile(depth=10))
+    camera = helper.create_publisher(Image, f"/{namespace}/image", QoSProfile(depth=1))
+    executor.add_node(node)
+    executor.add_node(helper)
+    return node, helper, camera, masks, engines
+
+
+def _frame_message(index: int):
+    from narrow_seg_ros.ros.image_conversion import numpy_to_image
+
+    msg = numpy_to_image(make_frame(index, 120, 160), "rgb8")
+    msg.header.frame_id = f"frame{index}"
+    return msg
+
+
 def test_the_next_batch_runs_the_network_while_the_last_one_is_published(ros, weights_file):
     """The node's two stages overlap: with stages one after another, the first frame's
     post-processing would wait out its 30 s for a network run that could not start."""
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.parameter import Parameter
 
-    from narrow_seg_ros.ros.image_conversion import numpy_to_image
-    from narrow_seg_ros.ros.seg_node import SegNode, build_segmenter
-
-    recorders = []
-
-    def factory(params):
-        recorders.append(_StageRecorder(build_segmenter(params)))
-        return recorders[-1]
-
-    overrides = [Parameter("weights", value=str(weights_file)), Parameter("backend", value=node_backend(weights_file))]
-    node = SegNode(segmenter_factory=factory, namespace="stages", parameter_overrides=overrides)
-    helper = rclpy.create_node("stages_test")
-    masks = []
-    helper.create_subscription(Image, "/stages/seg_node/mask", masks.append, QoSProfile(depth=10))
-    camera = helper.create_publisher(Image, "/stages/image", QoSProfile(depth=1))
     executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    executor.add_node(helper)
+    node, helper, camera, masks, recorders = _in_process_node(weights_file, "stages", _StageRecorder, executor)
     try:
         deadline, index = time.monotonic() + 90, 0
         while len(masks) < 3 and time.monotonic() < deadline:
-            msg = numpy_to_image(make_frame(index, 120, 160), "rgb8")
-            msg.header.frame_id = f"frame{index}"
-            camera.publish(msg)
+            camera.publish(_frame_message(index))
             index += 1
             end = time.monotonic() + 0.1
             while time.monotonic() < end:
@@ -513,3 +527,79 @@ def test_the_next_batch_runs_the_network_while_the_last_one_is_published(ros, we
     assert len(masks) >= 3, f"{len(masks)} masks for {index} frames"
     assert recorders[0].overlapped is True
     assert recorders[0].infers >= 3
+
+
+class _GatedEngine:
+    """The node's engine, whose first network run waits (up to 30 s) until the test opens it."""
+
+    def __init__(self, engine):
+        self.engine, self.gate, self.entered = engine, threading.Event(), threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def infer(self, requests):
+        self.entered.set()
+        self.gate.wait(timeout=30)
+        return self.engine.infer(requests)
+
+
+def test_the_worker_pulls_the_newest_frame_and_the_executor_never_takes_one(ros, weights_file):
+    """While the network is busy, frames wait in the reader, each replacing the last: the worker
+    then takes the newest alone, the others are counted as dropped from the publisher's sequence
+    numbers, and rclpy's executor never takes (copies) a camera frame."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    class Executor(SingleThreadedExecutor):
+        taken_topics: list = []
+
+        def _take_subscription(self, sub):
+            self.taken_topics.append(sub.topic_name)
+            return super()._take_subscription(sub)
+
+    executor = Executor()
+    reliable = Parameter("qos_reliability", value="reliable")
+    node, helper, camera, masks, engines = _in_process_node(weights_file, "pulled", _GatedEngine, executor, reliable)
+
+    def spin(seconds, done=lambda: False):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not done():
+            executor.spin_once(timeout_sec=0.02)
+
+    try:
+        spin(30, lambda: camera.get_subscription_count() > 0)
+        camera.publish(_frame_message(0))
+        spin(30, lambda: engines[0].entered.is_set())  # the network holds frame 0
+        for index in range(1, 6):
+            camera.publish(_frame_message(index))
+            spin(0.2)
+        engines[0].gate.set()
+        spin(60, lambda: len(masks) >= 2)
+        spin(1.0)
+        health = node.health()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        helper.destroy_node()
+    assert [m.header.frame_id for m in masks] == ["frame0", "frame5"], [m.header.frame_id for m in masks]
+    assert (health["received"], health["processed"], health["dropped"]) == (6, 2, 4), health
+    assert "/pulled/image" not in Executor.taken_topics
+    assert "/pulled/seg_node/mask" in Executor.taken_topics  # the helper's subscription: the executor takes those
+
+
+def test_arrivals_count_the_frames_each_publisher_numbered_since_the_last_take():
+    from narrow_seg_ros.ros.pulled import Arrivals
+
+    def info(gid, sequence):
+        return {"publication_sequence_number": sequence, "publisher_gid": {"data": bytes([gid]) * 16}}
+
+    arrivals = Arrivals()
+    assert arrivals.count(info(1, 7)) == 1  # a publisher's first frame taken: what came before is unknown
+    assert arrivals.count(info(1, 8)) == 1
+    assert arrivals.count(info(1, 12)) == 4  # three replaced in the reader, then the one taken
+    assert arrivals.count(info(2, 3)) == 1  # another publisher on the topic counts apart
+    assert arrivals.count(info(1, 13)) == 1
+    assert arrivals.count(info(1, 5)) == 1  # numbered anew (a publisher restarted with the same gid)
+    assert arrivals.count({"publication_sequence_number": None}) == 1  # a middleware without sequence numbers
+    assert arrivals.count({}) == 1

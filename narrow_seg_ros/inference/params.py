@@ -130,7 +130,11 @@ PARAMETERS = {
         bounds=(1, 2**31 - 1),
     ),
     "qos_reliability": Param("best_effort", "subscription reliability", RELIABILITIES),
-    "qos_depth": Param(5, "subscription queue depth", bounds=(1, 1000)),
+    "qos_depth": Param(
+        5,
+        "queue depth of the camera_info and video subscriptions (image subscriptions keep the newest frame alone)",
+        bounds=(1, 1000),
+    ),
     "output_size": Param(
         "camera",
         "size of every output: camera (the image's), network (its input size), reference (the size on "

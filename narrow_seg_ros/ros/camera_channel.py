@@ -1,4 +1,4 @@
-"""One camera of ``seg_node``: its topics, its newest-frame slot, its counters.
+"""One camera of ``seg_node``: its topics, its newest frame, its counters.
 
 A single-camera node has one channel with the node's own topic names (``image`` in, ``~/mask``
 out); a multi-camera node has one per camera, ``<camera>/image`` in and ``~/<camera>/mask`` out,
@@ -23,6 +23,7 @@ from ..inference.params import TRANSPORTS
 from .camera_info import CameraInfoError, scale_camera_info
 from .image_cdr import compressed_cdr, image_cdr, is_little_endian_cdr, read_image
 from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb
+from .pulled import Arrivals, PulledGroup, received_at, take
 
 try:  # on any ROS install; the pip-only set-up lacks it and publishes the JSON form alone
     from vision_msgs.msg import LabelInfo, VisionClass
@@ -111,8 +112,8 @@ class RateMeter:
     def __init__(self, window_s: float = 5.0):
         self.window_s, self.stamps = window_s, deque()
 
-    def tick(self, now: float) -> None:
-        self.stamps.append(now)
+    def tick(self, now: float, count: int = 1) -> None:
+        self.stamps.extend([now] * count)
 
     def rate(self, now: float) -> float:
         while self.stamps and now - self.stamps[0] > self.window_s:
@@ -123,12 +124,18 @@ class RateMeter:
 
 
 class CameraChannel:
-    """Topics, the newest unprocessed frame and the health counters of one camera."""
+    """Topics, the newest unprocessed frame and the health counters of one camera.
 
-    def __init__(self, node, name: str, compressed, image_qos: QoSProfile):
-        """``compressed``: the transport (raw, compressed, video), or use_compressed's bool."""
-        self.node, self.name, self.image_qos = node, name, image_qos
+    A raw or compressed camera's frames are pulled (pulled.py): the worker takes the newest from
+    the subscription's reader when it is free. A video camera's packets all go to its decoder
+    thread, which leaves each decoded frame in the camera's slot, the newest replacing the last."""
+
+    def __init__(self, node, name: str, compressed, image_qos: QoSProfile, wake):
+        """``compressed``: the transport (raw, compressed, video), or use_compressed's bool;
+        ``wake``: tells the worker waiting for frames that there is something new to look at."""
+        self.node, self.name, self.image_qos, self.wake = node, name, image_qos, wake
         self.transport = transport_of(compressed)
+        self.pulled = self.transport != "video"
         inputs, outputs = (f"{name}/", f"~/{name}/") if name else ("", "~/")
         self.pub_mask = node.create_publisher(Image, outputs + "mask", 1)
         self.pub_mask_png = node.create_publisher(CompressedImage, outputs + "mask/compressed", 1)
@@ -152,7 +159,9 @@ class CameraChannel:
         self.reference_topic = node.resolve_topic_name(inputs + "reference/camera_info")
         self.sub = self.sub_info = None
         self.camera_info = self.reference_info = self.last_header = None
-        self.pending = None  # (message, monotonic receive time); guarded by the node's lock
+        self.pending = None  # a video camera's newest decoded frame: (VideoFrame, monotonic receive time)
+        self.lock = threading.Lock()  # the slot and the counters: the worker, the publisher and a decoder update them
+        self._group, self._arrivals = PulledGroup(), Arrivals()
         # invalid_camera_info: frames published without their camera_info, which could not be scaled
         self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0, "invalid_camera_info": 0}
         self.video = None  # the VideoStream of a video camera, while subscribed
@@ -168,26 +177,72 @@ class CameraChannel:
     def listened(self) -> bool:
         return any(p.get_subscription_count() > 0 for p in self.outputs())
 
-    def update_subscription(self, on_image) -> None:
+    def update_subscription(self) -> None:
         """Subscribe the camera only while some output has a subscriber (as image_proc does): a
-        6 MB frame nobody needs is not even deserialised."""
+        6 MB frame nobody needs is not even received."""
         wanted = self.listened()
         if wanted and self.sub is None:
-            node, qos, on_raw = self.node, self.image_qos, lambda m: on_image(self, m)
-            if self.transport == "video":  # every packet goes to the camera's decoder thread
-                self.close()  # a decoder left from before a lifecycle stop
-                self.video = VideoStream(self, on_raw)
-                on_raw = self.video.put
-            # serialized: only the frame the worker takes is deserialised, not the ones the newest
-            # frame replaces (at 4 cameras x 10 Hz x 6 MB that work held the interpreter lock)
-            self.sub = node.create_subscription(self.image_type, self.image_topic, on_raw, qos, raw=True)
-            self.sub_info = node.create_subscription(CameraInfo, self.info_topic, self._on_camera_info, qos)
+            self.sub = self._subscribe_images()
+            self.sub_info = self.node.create_subscription(
+                CameraInfo, self.info_topic, self._on_camera_info, self.image_qos
+            )
+            self.wake()  # the worker waits on the new subscription too
         elif not wanted and self.sub is not None:
             self.node.destroy_subscription(self.sub)
             self.node.destroy_subscription(self.sub_info)
             self.sub = self.sub_info = None
             self.close()
             self.reset_window()
+            self.wake()
+
+    def _subscribe_images(self):
+        """Serialized messages: only the frame the worker takes is deserialised. A video camera's
+        packets all go to its decoder thread; the other cameras' frames wait in the reader, the
+        newest alone (KEEP_LAST 1: the node runs only the newest), until the worker pulls one."""
+        if self.transport == "video":
+            self.close()  # a decoder left from before a lifecycle stop
+            self.video = VideoStream(self, self._deliver)
+            return self.node.create_subscription(
+                self.image_type, self.image_topic, self.video.put, self.image_qos, raw=True
+            )
+        self._arrivals = Arrivals()
+        qos = self.image_qos
+        newest = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=1, reliability=qos.reliability, durability=qos.durability
+        )
+        return self.node.create_subscription(
+            self.image_type, self.image_topic, _pulled_by_the_worker, newest, raw=True, callback_group=self._group
+        )
+
+    def take(self) -> tuple | None:
+        """The camera's newest frame not taken yet, as (serialized message or decoded video frame,
+        monotonic time it arrived), or None. Counts the frames that arrived meanwhile."""
+        if not self.pulled:
+            with self.lock:
+                slot, self.pending = self.pending, None
+            return slot
+        sub = self.sub
+        taken = take(sub) if sub is not None else None
+        if taken is None:
+            return None
+        data, info = taken
+        arrived = self._arrivals.count(info)
+        with self.lock:
+            self.stats["received"] += arrived
+            self.stats["dropped"] += arrived - 1  # replaced in the reader by the one taken
+        self.in_rate.tick(time.monotonic(), arrived)
+        return data, received_at(info)
+
+    def _deliver(self, frame) -> None:
+        """A video frame from the decoder thread into the camera's slot."""
+        now = time.monotonic()
+        self.in_rate.tick(now)
+        with self.lock:
+            self.stats["received"] += 1
+            if self.pending is not None:
+                self.stats["dropped"] += 1  # the worker is busy: keep only the newest frame
+            self.pending = (frame, now)
+        self.wake()
 
     def close(self) -> None:
         """Stops the video decoder thread, if any."""
@@ -280,6 +335,10 @@ class CameraChannel:
             "engine_ms": round(mean(self.engine_ms), 1),
             **self.stats,
         }
+
+
+def _pulled_by_the_worker(_message) -> None:
+    """A pulled subscription's callback, which the executor never runs (pulled.PulledGroup)."""
 
 
 @dataclass

@@ -46,6 +46,7 @@ from ..inference.rules import UNLABELED
 from .camera_channel import CameraChannel, LabelInfo, decode, default_transport, deserialize, parse_cameras
 from .camera_info import CameraInfoError, described_size
 from .image_conversion import ImageConversionError
+from .pulled import FrameSignal
 from .runtime import return_free_memory, run_node
 
 
@@ -95,7 +96,11 @@ class SegNode(Node):
             durability=qos_profile_sensor_data.durability,
         )
         named = parse_cameras(self.params["cameras"], default_transport(self.params))
-        self.cameras = [CameraChannel(self, n, t, qos) for n, t in named or [("", default_transport(self.params))]]
+        self._signal = FrameSignal(self.context)
+        self.cameras = [
+            CameraChannel(self, n, t, qos, self._signal.wake)
+            for n, t in named or [("", default_transport(self.params))]
+        ]
         if self.rules.output_size == "reference":
             for camera in self.cameras:
                 camera.subscribe_reference(qos)
@@ -119,8 +124,6 @@ class SegNode(Node):
             self.create_timer(self.params["label_info_period"], self._publish_label_info)
         self.create_timer(0.25, self._update_subscriptions)
 
-        # the cameras' newest-frame slots, shared with the worker
-        self._lock = threading.Condition()
         self._running = True
         self._last_error_log: dict[str, float] = {}
         # two stages: the worker runs pre-process + network on batch k+1 while the publisher
@@ -171,9 +174,8 @@ class SegNode(Node):
     def _stop_worker(self) -> None:
         worker, self._worker = getattr(self, "_worker", None), None  # absent when construction failed part-way
         if worker is not None:
-            with self._lock:
-                self._running = False
-                self._lock.notify_all()
+            self._running = False
+            self._signal.wake()
             worker.join(timeout=5)
             self._handoff.put(None)  # after the worker's last batch: the publisher ends behind it
             self._publisher.join(timeout=5)
@@ -185,7 +187,8 @@ class SegNode(Node):
         topics = ", ".join(f"{c.image_topic} and {c.info_topic}" for c in self.cameras)
         self.get_logger().info(
             f"ready: {self.segmenter.source}, {self.segmenter.describe()}, input {h}x{w} (HxW); subscribes to {topics} "
-            f"({self.params['qos_reliability']}, depth {self.params['qos_depth']}) while an output has a subscriber"
+            f"({self.params['qos_reliability']}; images: the newest frame, camera_info and video: depth "
+            f"{self.params['qos_depth']}) while an output has a subscriber"
         )
 
     # -------------------------------------------------------------------- parameters
@@ -213,7 +216,7 @@ class SegNode(Node):
     # -------------------------------------------------------------------- data path
     def _update_subscriptions(self) -> None:
         for camera in self.cameras:
-            camera.update_subscription(self._on_image)
+            camera.update_subscription()
 
     def _label_names(self) -> list[str]:
         return self.rules.labels(self.segmenter.class_names, self.segmenter.palette)[0]
@@ -222,28 +225,15 @@ class SegNode(Node):
         for camera in self.cameras:
             camera.publish_labels(self._label_names(), self.rules.confidence_threshold)
 
-    def _on_image(self, camera: CameraChannel, data: bytes) -> None:
-        now = time.monotonic()
-        camera.in_rate.tick(now)
-        with self._lock:
-            camera.stats["received"] += 1
-            if camera.pending is not None:
-                camera.stats["dropped"] += 1  # the worker is busy: keep only the newest frame
-            camera.pending = (data, now)
-            self._lock.notify()
-
     def _take_frames(self) -> list | None:
-        """Wait for frames; then the newest unprocessed frame of every camera that has one, so a
-        fast camera cannot starve a slow one. None when the node shuts down."""
-        with self._lock:
-            while self._running and not any(c.pending for c in self.cameras):
-                self._lock.wait()
-            if not self._running:
-                return None
-            jobs = [(camera, *camera.pending) for camera in self.cameras if camera.pending]
-            for camera, _, _ in jobs:
-                camera.pending = None
-            return jobs
+        """The newest frame of every camera that has one, so a fast camera cannot starve a slow
+        one; waits until one has. None when the node stops."""
+        while self._running and self.context.ok():
+            jobs = [(camera, *frame) for camera in self.cameras if (frame := camera.take()) is not None]
+            if jobs:
+                return jobs
+            self._signal.wait([c.sub for c in self.cameras if c.pulled and c.sub is not None])
+        return None
 
     def _work(self) -> None:
         """Stage one: frames → network, the logits handed to the publisher. The next frames are
@@ -292,8 +282,8 @@ class SegNode(Node):
 
     def _count(self, cameras, counter: str, key: str, text: str, errors: bool = True) -> None:
         now = time.monotonic()
-        with self._lock:  # both stages count, and the subscription callback counts "dropped"
-            for camera in cameras:
+        for camera in cameras:
+            with camera.lock:
                 camera.stats[counter] += 1
                 if errors:
                     camera.error_rate.tick(now)
