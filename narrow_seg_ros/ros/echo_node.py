@@ -1,9 +1,10 @@
 """The transport floor under ``seg_node``, for ``narrow-seg bench-node``: a node that answers every
 Image on ``image`` at once with a ready-made mono8 mask of the frame's size on ``~/mask``, under the
-frame's header, through the paths ``seg_node`` uses (a raw subscription, the frame read in place,
-the mask published as its CDR, the process's frame memory kept in the heap). What its round trip
-costs is what DDS, rclpy's take and the executors cost with no work at all; ``seg_node``'s overhead
-above it is the node's own (hand-over to its worker, conversion, building the outputs).
+frame's header, through the paths ``seg_node`` uses (a thread that pulls the frame from a raw
+subscription's reader, pulled.py; the frame read in place; the mask published as its CDR; the
+process's frame memory kept in the heap). What its round trip costs is what DDS, rclpy's take and
+the subscriber's executor cost with no work at all; ``seg_node``'s overhead above it is the node's
+own (its worker's wait, conversion, the hand-over between its stages, building the outputs).
 
 ``python -m narrow_seg_ros.ros.echo_node --ros-args -r __ns:=NAMESPACE`` (bench-node puts it in
 ``/bench_floor``, apart from seg_node's ``image``); benchmark tooling, not a node to deploy."""
@@ -11,6 +12,7 @@ above it is the node's own (hand-over to its worker, conversion, building the ou
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 from rclpy.node import Node
@@ -18,6 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from .image_cdr import image_cdr, read_image
+from .pulled import FrameSignal, PulledGroup, take
 from .runtime import run_node
 
 
@@ -32,7 +35,20 @@ class EchoNode(Node):
         qos = bench_qos()
         self.pub = self.create_publisher(Image, "~/mask", qos)
         self.masks: dict[tuple[int, int], np.ndarray] = {}
-        self.create_subscription(Image, "image", self.answer, qos, raw=True)
+        self.sub = self.create_subscription(Image, "image", self.answer, qos, raw=True, callback_group=PulledGroup())
+        self.signal = FrameSignal(self.context)
+        threading.Thread(target=self._pull, name="bench_echo_pull", daemon=True).start()
+
+    def _pull(self) -> None:
+        while self.context.ok():
+            if (taken := take(self.sub)) is None:
+                self.signal.wait([self.sub])
+                continue
+            try:
+                self.answer(taken[0])
+            except Exception:
+                if self.context.ok():
+                    raise  # else shutting down: the publisher went with the context
 
     def answer(self, data: bytes) -> None:
         frame = read_image(data)
