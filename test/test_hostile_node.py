@@ -317,8 +317,12 @@ def test_a_reference_camera_info_of_2_to_the_32_is_refused():
     from narrow_seg_ros.ros.seg_node import SegNode
 
     def reference_size(info):
+        stats = {"invalid_camera_info": 0}
         camera = SimpleNamespace(
-            reference_info=info, reference_topic="/ref/camera_info", stats={"invalid_camera_info": 0}
+            reference_info=info,
+            reference_topic="/ref/camera_info",
+            stats=stats,
+            count=lambda k: stats.update({k: stats[k] + 1}),
         )
         node = SimpleNamespace(rules=SimpleNamespace(output_size="reference"), params={"max_image_pixels": 8192 * 8192})
         try:

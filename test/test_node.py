@@ -550,6 +550,10 @@ def test_the_worker_pulls_the_newest_frame_and_the_executor_never_takes_one(ros,
     numbers, and rclpy's executor never takes (copies) a camera frame."""
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
+    from rclpy.utilities import get_rmw_implementation_identifier
+
+    if get_rmw_implementation_identifier() != "rmw_fastrtps_cpp":  # scripts/ros_env.sh selects it
+        pytest.skip("the dropped count needs the publisher's sequence numbers, which Fast DDS gives")
 
     class Executor(SingleThreadedExecutor):
         taken_topics: list = []
@@ -602,4 +606,44 @@ def test_arrivals_count_the_frames_each_publisher_numbered_since_the_last_take()
     assert arrivals.count(info(1, 13)) == 1
     assert arrivals.count(info(1, 5)) == 1  # numbered anew (a publisher restarted with the same gid)
     assert arrivals.count({"publication_sequence_number": None}) == 1  # a middleware without sequence numbers
+    assert arrivals.count({"publication_sequence_number": 2**64 - 1}) == 1  # rmw: "unsupported"
     assert arrivals.count({}) == 1
+    # Jazzy's rclpy gives no publisher gid: the numbers are compared only while one publisher sends
+    jazzy = Arrivals()
+    assert [jazzy.count({"publication_sequence_number": n}) for n in (3, 4, 9)] == [1, 1, 5]
+    assert jazzy.count({"publication_sequence_number": 1_000_000}, publishers=2) == 1
+    assert jazzy.count({"publication_sequence_number": 12}, publishers=2) == 1
+
+
+def test_rate_meter_counts_events_that_a_tick_stands_for_over_the_time_since_the_first():
+    from narrow_seg_ros.ros.camera_channel import RateMeter
+
+    meter = RateMeter(window_s=5.0)
+    assert meter.rate(0.0) == 0.0
+    meter.tick(0.0, 45)  # a slow network: each take counts the frames that arrived since the last
+    assert meter.rate(0.1) == 0.0  # one tick: no span to divide by, rather than 45 / 1e-9
+    meter.tick(3.0, 45)
+    assert meter.rate(3.0) == 15.0
+    meter.tick(3.0, 1)  # two ticks at one instant add events, not a division by zero
+    assert meter.rate(3.0) == pytest.approx(46 / 3)
+    assert meter.rate(8.5) == 0.0  # the window has passed: an idle camera reports none
+    unit = RateMeter()
+    for k in range(11):
+        unit.tick(k * 0.1)
+    assert unit.rate(1.0) == pytest.approx(10.0)
+
+
+def test_a_camera_with_incompatible_qos_is_reported(ros, weights_file):
+    """The pulled image subscription's QoS events still reach the executor: a best-effort camera
+    that a reliable node cannot hear is named in the log, not left as silence."""
+    node = start_node(weights_file, "qos_reliability:=reliable")
+    collect = Collector(ros, ["/seg_node/mask"])
+    camera = ros.create_publisher(Image, "/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    try:
+        wait_for_node(ros, node)
+        collect.spin_until(lambda: False, 5)  # the node subscribes the camera, discovery runs
+    finally:
+        ros.destroy_publisher(camera)
+        log = stop(node)
+        collect.close()
+    assert "incompatible QoS" in log and "RELIABILITY" in log, log

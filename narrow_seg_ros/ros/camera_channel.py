@@ -107,20 +107,24 @@ def parse_cameras(value, compressed_default) -> list[tuple[str, str]]:
 
 
 class RateMeter:
-    """Events per second over a sliding window."""
+    """Events per second over a sliding window: the events after its first tick, over the time
+    since it. A tick may stand for several events (frames counted when one is taken)."""
 
     def __init__(self, window_s: float = 5.0):
-        self.window_s, self.stamps = window_s, deque()
+        self.window_s, self.ticks = window_s, deque()  # (monotonic time, events)
+        self.lock = threading.Lock()  # the worker and a decoder tick while the executor reads
 
     def tick(self, now: float, count: int = 1) -> None:
-        self.stamps.extend([now] * count)
+        with self.lock:
+            self.ticks.append((now, count))
 
     def rate(self, now: float) -> float:
-        while self.stamps and now - self.stamps[0] > self.window_s:
-            self.stamps.popleft()
-        if len(self.stamps) < 2:
-            return 0.0
-        return (len(self.stamps) - 1) / max(1e-9, self.stamps[-1] - self.stamps[0])
+        with self.lock:
+            while self.ticks and now - self.ticks[0][0] > self.window_s:
+                self.ticks.popleft()
+            ticks = list(self.ticks)
+        span = ticks[-1][0] - ticks[0][0] if len(ticks) > 1 else 0.0
+        return sum(count for _, count in ticks[1:]) / span if span > 0 else 0.0
 
 
 class CameraChannel:
@@ -188,12 +192,18 @@ class CameraChannel:
             )
             self.wake()  # the worker waits on the new subscription too
         elif not wanted and self.sub is not None:
+            self.unsubscribe()
+
+    def unsubscribe(self) -> None:
+        """The camera's subscriptions and video decoder gone, its waiting frame dropped."""
+        if self.sub is not None:
             self.node.destroy_subscription(self.sub)
             self.node.destroy_subscription(self.sub_info)
             self.sub = self.sub_info = None
-            self.close()
-            self.reset_window()
-            self.wake()
+        self.close()
+        self.pending = None
+        self.reset_window()
+        self.wake()  # the worker stops waiting on the subscription
 
     def _subscribe_images(self):
         """Serialized messages: only the frame the worker takes is deserialised. A video camera's
@@ -226,10 +236,10 @@ class CameraChannel:
         if taken is None:
             return None
         data, info = taken
-        arrived = self._arrivals.count(info)
+        arrived = self._arrivals.count(info, sub.get_publisher_count())
         with self.lock:
             self.stats["received"] += arrived
-            self.stats["dropped"] += arrived - 1  # replaced in the reader by the one taken
+            self.stats["dropped"] += arrived - 1  # replaced in the reader (or lost on the way)
         self.in_rate.tick(time.monotonic(), arrived)
         return data, received_at(info)
 
@@ -317,9 +327,13 @@ class CameraChannel:
         self.in_rate, self.out_rate, self.error_rate = RateMeter(), RateMeter(), RateMeter()
         self.latency_ms, self.engine_ms = deque(maxlen=100), deque(maxlen=100)
 
+    def count(self, counter: str) -> None:
+        with self.lock:
+            self.stats[counter] += 1
+
     def done(self, received: float, engine_ms: float) -> None:
         now = time.monotonic()
-        self.stats["processed"] += 1
+        self.count("processed")
         self.out_rate.tick(now)
         self.latency_ms.append((now - received) * 1e3)
         self.engine_ms.append(engine_ms)
@@ -327,13 +341,15 @@ class CameraChannel:
     def health(self) -> dict:
         now = time.monotonic()
         mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        with self.lock:
+            stats = dict(self.stats)
         return {
             "input_rate_hz": round(self.in_rate.rate(now), 2),
             "processed_rate_hz": round(self.out_rate.rate(now), 2),
             "error_rate_hz": round(self.error_rate.rate(now), 2),
             "latency_ms": round(mean(self.latency_ms), 1),
             "engine_ms": round(mean(self.engine_ms), 1),
-            **self.stats,
+            **stats,
         }
 
 

@@ -37,10 +37,12 @@ class EchoNode(Node):
         self.masks: dict[tuple[int, int], np.ndarray] = {}
         self.sub = self.create_subscription(Image, "image", self.answer, qos, raw=True, callback_group=PulledGroup())
         self.signal = FrameSignal(self.context)
-        threading.Thread(target=self._pull, name="bench_echo_pull", daemon=True).start()
+        self.running = True
+        self.puller = threading.Thread(target=self._pull, name="bench_echo_pull", daemon=True)
+        self.puller.start()
 
     def _pull(self) -> None:
-        while self.context.ok():
+        while self.running and self.context.ok():
             if (taken := take(self.sub)) is None:
                 self.signal.wait([self.sub])
                 continue
@@ -49,6 +51,12 @@ class EchoNode(Node):
             except Exception:
                 if self.context.ok():
                     raise  # else shutting down: the publisher went with the context
+
+    def destroy_node(self):
+        self.running = False
+        self.signal.wake()
+        self.puller.join(timeout=5)
+        return super().destroy_node()
 
     def answer(self, data: bytes) -> None:
         frame = read_image(data)

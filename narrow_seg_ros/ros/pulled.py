@@ -8,7 +8,8 @@ at a core's full load (12 ms of CPU per take, measured; a take from a frame that
 reader's history costs 1.4 ms). A pulled subscription belongs to a callback group the executor
 never runs: its reader keeps the newest frame alone (KEEP_LAST 1), and the worker takes it when the
 network is free, so a frame that a newer one replaces is never copied at all. The publisher's
-sequence numbers say how many were replaced.
+sequence numbers (where the middleware gives them, as Fast DDS does) say how many frames were
+replaced or lost on the way.
 """
 
 from __future__ import annotations
@@ -16,40 +17,49 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
-from rclpy.callback_groups import CallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.exceptions import InvalidHandle
 from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.subscription import Subscription
 
 
-class PulledGroup(CallbackGroup):
-    """Entities the executor neither waits on nor takes from: their owner takes their messages."""
+class PulledGroup(ReentrantCallbackGroup):
+    """Subscriptions the executor neither waits on nor takes from: their owner takes their
+    messages. Their QoS events (an incompatible camera, say) still reach the executor's handlers."""
 
     def can_execute(self, entity) -> bool:
-        return False
+        return not isinstance(entity, Subscription)
 
     def beginning_execution(self, entity) -> bool:
-        return False
+        return not isinstance(entity, Subscription)
 
-    def ending_execution(self, entity) -> None:
-        pass
+
+# rmw's RMW_MESSAGE_INFO_SEQUENCE_NUMBER_UNSUPPORTED: a middleware without sequence numbers
+_UNSUPPORTED = 2**64 - 1
 
 
 class Arrivals:
     """How many frames a pulled subscription's publishers sent, from their sequence numbers: a
-    publisher's frames are numbered one by one, so a gap is the frames a newer one replaced."""
+    publisher's frames are numbered one by one, so a gap is the frames a newer one replaced in the
+    reader (or that were lost on the way)."""
 
     def __init__(self):
         self.last: dict[bytes, int] = {}  # publisher gid -> sequence number last taken
 
-    def count(self, info: dict) -> int:
-        """Frames that arrived up to and including the one ``info`` describes (1 where the
-        middleware gives no sequence numbers, or for a publisher's first frame taken)."""
+    def count(self, info: dict, publishers: int = 1) -> int:
+        """Frames that arrived up to and including the one ``info`` describes: 1 where the
+        middleware gives no sequence numbers, for a publisher's first frame taken, and where rclpy
+        does not say which publisher sent it (Jazzy) while ``publishers`` is not 1."""
         sequence = info.get("publication_sequence_number")
-        if not isinstance(sequence, int) or sequence <= 0:
+        if not isinstance(sequence, int) or not 0 < sequence < _UNSUPPORTED:
             return 1
-        gid = bytes((info.get("publisher_gid") or {}).get("data", b""))
-        previous, self.last[gid] = self.last.get(gid), sequence
+        gid = info.get("publisher_gid")
+        if gid is None and publishers != 1:
+            self.last.clear()  # numbers of different publishers must not be compared
+            return 1
+        key = bytes(gid.get("data", b"")) if gid else b""
+        previous, self.last[key] = self.last.get(key), sequence
         return sequence - previous if previous is not None and sequence > previous else 1
 
 
@@ -94,7 +104,6 @@ class FrameSignal:
                         pass
                 stack.enter_context(self.guard.handle)
                 wait_set = _rclpy.WaitSet(len(handles), 1, 0, 0, 0, 0, self.context.handle)
-                wait_set.clear_entities()
                 for handle in handles:
                     wait_set.add_subscription(handle)
                 wait_set.add_guard_condition(self.guard.handle)

@@ -6,8 +6,9 @@ newest unprocessed frame of every camera as one network batch, so no camera wait
 backlog.
 
 Subscribes ``image`` (sensor_msgs/Image) or ``image/compressed`` (sensor_msgs/CompressedImage)
-with sensor-data QoS (REP-2003; reliability and depth settable) and the camera's ``camera_info``
-beside it (image_transport's convention), runs :class:`narrow_seg_ros.inference.engine.Segmenter`
+with sensor-data QoS (REP-2003; reliability settable; the reader keeps the newest frame alone,
+which the worker pulls when the network is free for it: ros/pulled.py) and the camera's
+``camera_info`` beside it (image_transport's convention), runs :class:`narrow_seg_ros.inference.engine.Segmenter`
 on the newest frame only (stale frames are dropped and counted) in two threads, the network of one
 batch beside the post-processing and publishing of the one before it, and publishes
 ``~/mask`` (mono8 class ids, 255 = unlabeled) and ``~/mask/compressed`` (lossless PNG),
@@ -147,13 +148,7 @@ class SegNode(Node):
         self._active_entities = []
         self._stop_worker()
         for camera in self.cameras:
-            if camera.sub is not None:
-                self.destroy_subscription(camera.sub)
-                self.destroy_subscription(camera.sub_info)
-                camera.sub = camera.sub_info = None
-            camera.close()  # a video camera's decoder thread
-            camera.pending = None
-            camera.reset_window()
+            camera.unsubscribe()
 
     def _close(self) -> None:
         """The reverse of _open: the node's topics gone."""
@@ -229,10 +224,15 @@ class SegNode(Node):
         """The newest frame of every camera that has one, so a fast camera cannot starve a slow
         one; waits until one has. None when the node stops."""
         while self._running and self.context.ok():
-            jobs = [(camera, *frame) for camera in self.cameras if (frame := camera.take()) is not None]
-            if jobs:
-                return jobs
-            self._signal.wait([c.sub for c in self.cameras if c.pulled and c.sub is not None])
+            try:
+                jobs = [(camera, *frame) for camera in self.cameras if (frame := camera.take()) is not None]
+                if jobs:
+                    return jobs
+                self._signal.wait([sub for c in self.cameras if c.pulled and (sub := c.sub) is not None])
+            except Exception as exc:  # the middleware's; the worker must outlive it
+                if self.context.ok():
+                    self._throttled_error("take", f"taking frames failed: {type(exc).__name__}: {exc}")
+                    time.sleep(0.1)
         return None
 
     def _work(self) -> None:
@@ -283,10 +283,9 @@ class SegNode(Node):
     def _count(self, cameras, counter: str, key: str, text: str, errors: bool = True) -> None:
         now = time.monotonic()
         for camera in cameras:
-            with camera.lock:
-                camera.stats[counter] += 1
-                if errors:
-                    camera.error_rate.tick(now)
+            camera.count(counter)
+            if errors:
+                camera.error_rate.tick(now)
         names = ", ".join(c.name for c in cameras if c.name)
         self._throttled_error(key, f"{names}: {text}" if names else text)
 
@@ -313,7 +312,7 @@ class SegNode(Node):
         refused = camera.publish(frame.header, result.mask, result, frame.wants, frame.request.image.shape[:2])
         camera.done(frame.received, result.timings["total_ms"])
         if refused is not None:  # the frame's other outputs went out: counted apart, not as failed
-            camera.stats["invalid_camera_info"] += 1
+            camera.count("invalid_camera_info")
             prefix = f"{camera.name}: " if camera.name else ""
             text = f"{prefix}published without camera_info (on {camera.info_topic}): {refused}"
             self._throttled_error("camera_info", text, warn=True)
@@ -336,7 +335,7 @@ class SegNode(Node):
                     f"{self.params['max_image_pixels']} (max_image_pixels)"
                 )
         except CameraInfoError as exc:
-            camera.stats["invalid_camera_info"] += 1
+            camera.count("invalid_camera_info")
             raise LookupError(f"the camera_info on {camera.reference_topic} cannot size the outputs: {exc}") from None
         return height, width
 
