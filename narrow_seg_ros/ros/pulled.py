@@ -3,10 +3,10 @@ every frame as it arrives.
 
 rclpy's executor takes each message of a subscription as soon as it arrives, copying it out of
 DDS while it holds the interpreter lock. The node runs only each camera's newest frame, so at
-4 cameras x 15 Hz of 1024x2048 frames the executor thread copied twice the frames the worker used,
-at a core's full load (12 ms of CPU per take, measured; a take from a frame that has waited in the
-reader's history costs 1.4 ms). A pulled subscription belongs to a callback group the executor
-never runs: its reader keeps the newest frame alone (KEEP_LAST 1), and the worker takes it when the
+4 cameras x 15 Hz of 1024x2048 frames the executor thread copied more frames than the worker used,
+at 20 % of a core (docs/benchmarks.md; a take as the frame arrives cost up to 12 ms of CPU in a
+bare test, a take from a frame that has waited in the reader 1.4 ms). A pulled subscription
+belongs to a callback group the executor never runs: its reader keeps the newest frame alone (KEEP_LAST 1), and the worker takes it when the
 network is free, so a frame that a newer one replaces is never copied at all. The publisher's
 sequence numbers (where the middleware gives them, as Fast DDS does) say how many frames were
 replaced or lost on the way.
