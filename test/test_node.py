@@ -592,6 +592,31 @@ def test_the_worker_pulls_the_newest_frame_and_the_executor_never_takes_one(ros,
     assert "/pulled/seg_node/mask" in Executor.taken_topics  # the helper's subscription: the executor takes those
 
 
+def test_a_pulled_subscription_has_no_event_handler_and_reports_incompatible_qos_when_asked(ros):
+    """No QoS event handler for the executor to wait on (with a frame waiting it would spin), and
+    the incompatible-QoS status read directly: once per new incompatible publisher."""
+    from narrow_seg_ros.ros.pulled import IncompatibleQoS, subscribe
+
+    topic = "/pulled_qos_probe"
+    sub = subscribe(ros, String, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    watch = IncompatibleQoS(sub)
+    publisher = None
+    try:
+        assert sub.event_handlers == [] and watch.policy() is None
+        publisher = ros.create_publisher(String, topic, QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        deadline = time.monotonic() + 5  # discovery runs in DDS's threads: nothing to spin
+        while (policy := watch.policy()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert policy == "RELIABILITY"
+        assert watch.policy() is None  # reported once
+    finally:
+        watch.destroy()
+        if publisher is not None:
+            ros.destroy_publisher(publisher)
+        ros.destroy_subscription(sub)
+    assert watch.policy() is None  # destroyed: nothing to read, no error
+
+
 def test_arrivals_count_the_frames_each_publisher_numbered_since_the_last_take():
     from narrow_seg_ros.ros.pulled import Arrivals
 
@@ -631,3 +656,21 @@ def test_rate_meter_counts_events_that_a_tick_stands_for_over_the_time_since_the
     for k in range(11):
         unit.tick(k * 0.1)
     assert unit.rate(1.0) == pytest.approx(10.0)
+
+
+def test_a_camera_with_incompatible_qos_is_reported(ros, weights_file):
+    """The pulled image subscription has no QoS event handler in the executor (it would spin with a
+    frame waiting), yet a best-effort camera that a reliable node cannot hear is named in the log,
+    once, not left as silence."""
+    node = start_node(weights_file, "qos_reliability:=reliable")
+    collect = Collector(ros, ["/seg_node/mask"])
+    camera = ros.create_publisher(Image, "/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    try:
+        wait_for_node(ros, node)
+        collect.spin_until(lambda: False, 5)  # the node subscribes the camera, discovery runs
+    finally:
+        ros.destroy_publisher(camera)
+        log = stop(node)
+        collect.close()
+    assert log.count("offering incompatible QoS") == 1, log
+    assert "Last incompatible policy: RELIABILITY" in log and "'/image'" in log, log

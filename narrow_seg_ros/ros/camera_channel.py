@@ -23,7 +23,7 @@ from ..inference.params import TRANSPORTS
 from .camera_info import CameraInfoError, scale_camera_info
 from .image_cdr import compressed_cdr, image_cdr, is_little_endian_cdr, read_image
 from .image_conversion import ImageConversionError, compressed_to_rgb, image_to_rgb
-from .pulled import Arrivals, PulledGroup, received_at, take
+from .pulled import Arrivals, IncompatibleQoS, received_at, subscribe, take
 
 try:  # on any ROS install; the pip-only set-up lacks it and publishes the JSON form alone
     from vision_msgs.msg import LabelInfo, VisionClass
@@ -165,7 +165,7 @@ class CameraChannel:
         self.camera_info = self.reference_info = self.last_header = None
         self.pending = None  # a video camera's newest decoded frame: (VideoFrame, monotonic receive time)
         self.lock = threading.Lock()  # the slot and the counters: the worker, the publisher and a decoder update them
-        self._group, self._arrivals = PulledGroup(), Arrivals()
+        self._arrivals, self._qos_watch = Arrivals(), None
         # invalid_camera_info: frames published without their camera_info, which could not be scaled
         self.stats = {"received": 0, "processed": 0, "dropped": 0, "invalid": 0, "failed": 0, "invalid_camera_info": 0}
         self.video = None  # the VideoStream of a video camera, while subscribed
@@ -183,7 +183,7 @@ class CameraChannel:
 
     def update_subscription(self) -> None:
         """Subscribe the camera only while some output has a subscriber (as image_proc does): a
-        6 MB frame nobody needs is not even received."""
+        6 MB frame nobody needs is not even received. Names a camera it cannot hear in the log."""
         wanted = self.listened()
         if wanted and self.sub is None:
             self.sub = self._subscribe_images()
@@ -193,9 +193,18 @@ class CameraChannel:
             self.wake()  # the worker waits on the new subscription too
         elif not wanted and self.sub is not None:
             self.unsubscribe()
+        if self._qos_watch is not None and (policy := self._qos_watch.policy()):
+            # rclpy's own warning, which a pulled subscription's missing event handler would have logged
+            self.node.get_logger().warning(
+                f"New publisher discovered on topic '{self.image_topic}', offering incompatible QoS. "
+                f"No messages will be received from it. Last incompatible policy: {policy}"
+            )
 
     def unsubscribe(self) -> None:
         """The camera's subscriptions and video decoder gone, its waiting frame dropped."""
+        if self._qos_watch is not None:
+            self._qos_watch.destroy()
+            self._qos_watch = None
         if self.sub is not None:
             self.node.destroy_subscription(self.sub)
             self.node.destroy_subscription(self.sub_info)
@@ -220,9 +229,9 @@ class CameraChannel:
         newest = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=1, reliability=qos.reliability, durability=qos.durability
         )
-        return self.node.create_subscription(
-            self.image_type, self.image_topic, _pulled_by_the_worker, newest, raw=True, callback_group=self._group
-        )
+        sub = subscribe(self.node, self.image_type, self.image_topic, newest)
+        self._qos_watch = IncompatibleQoS(sub)
+        return sub
 
     def take(self) -> tuple | None:
         """The camera's newest frame not taken yet, as (serialized message or decoded video frame,
@@ -351,10 +360,6 @@ class CameraChannel:
             "engine_ms": round(mean(self.engine_ms), 1),
             **stats,
         }
-
-
-def _pulled_by_the_worker(_message) -> None:
-    """A pulled subscription's callback, which the executor never runs (pulled.PulledGroup)."""
 
 
 @dataclass

@@ -20,7 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from .image_cdr import image_cdr, read_image
-from .pulled import FrameSignal, PulledGroup, take
+from .pulled import FrameSignal, subscribe, take
 from .runtime import run_node
 
 
@@ -35,7 +35,7 @@ class EchoNode(Node):
         qos = bench_qos()
         self.pub = self.create_publisher(Image, "~/mask", qos)
         self.masks: dict[tuple[int, int], np.ndarray] = {}
-        self.sub = self.create_subscription(Image, "image", self.answer, qos, raw=True, callback_group=PulledGroup())
+        self.sub = subscribe(self, Image, "image", qos)
         self.signal = FrameSignal(self.context)
         self.running = True
         self.puller = threading.Thread(target=self._pull, name="bench_echo_pull", daemon=True)

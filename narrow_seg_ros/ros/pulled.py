@@ -10,6 +10,12 @@ belongs to a callback group the executor never runs: its reader keeps the newest
 network is free, so a frame that a newer one replaces is never copied at all. The publisher's
 sequence numbers (where the middleware gives them, as Fast DDS does) say how many frames were
 replaced or lost on the way.
+
+rclpy's QoS event handlers cannot wait in the executor for such a subscription: an event's wait-set
+condition is ready whenever a message waits in the reader (measured: an executor with one message
+waiting and only the "incompatible QoS" handler in its wait set spun a full core), and a pulled
+reader always holds its newest frame. So a pulled subscription has no event handlers, and its
+"incompatible QoS" status is read when asked (``IncompatibleQoS``).
 """
 
 from __future__ import annotations
@@ -18,16 +24,17 @@ import time
 from contextlib import ExitStack
 
 from rclpy.callback_groups import CallbackGroup
+from rclpy.event_handler import QoSSubscriptionEventType, SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.exceptions import InvalidHandle
 from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.qos import qos_policy_name_from_kind
 
 
 class PulledGroup(CallbackGroup):
     """Subscriptions the executor neither waits on nor takes from: their owner takes their
-    messages. Their QoS event handlers (rclpy puts them in the subscription's group) are held back
-    too: in the executor they were ready on every wait and kept its thread spinning (78 % of a core,
-    multi-camera throughput down from 47 to 10 masks/s)."""
+    messages. Any QoS event handler in the group is held back too (see the module's docstring:
+    in the executor they kept its thread spinning, multi-camera throughput 10 masks/s against 47)."""
 
     def can_execute(self, entity) -> bool:
         return False
@@ -37,6 +44,58 @@ class PulledGroup(CallbackGroup):
 
     def ending_execution(self, entity) -> None:
         pass
+
+
+def subscribe(node, msg_type, topic: str, qos):
+    """A pulled subscription to serialized messages: in a ``PulledGroup``, without QoS event
+    handlers (nothing would run them)."""
+    return node.create_subscription(
+        msg_type,
+        topic,
+        _never_called,
+        qos,
+        raw=True,
+        callback_group=PulledGroup(),
+        event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
+    )
+
+
+def _never_called(_message) -> None:
+    """A pulled subscription's callback, which the executor never runs."""
+
+
+class IncompatibleQoS:
+    """A pulled subscription's "requested incompatible QoS" status (a publisher it cannot hear,
+    e.g. a best-effort camera and a reliable subscription), read when asked."""
+
+    def __init__(self, subscription):
+        self.event = None
+        try:
+            with subscription.handle:
+                self.event = _rclpy.EventHandle(
+                    subscription.handle, QoSSubscriptionEventType.RCL_SUBSCRIPTION_REQUESTED_INCOMPATIBLE_QOS
+                )
+        except UnsupportedEventTypeError:  # a middleware without the event: nothing to report
+            pass
+
+    def policy(self) -> str | None:
+        """The name of the last incompatible policy when publishers were found incompatible since
+        the last call, else None."""
+        if self.event is None:
+            return None
+        try:
+            with self.event:
+                status = self.event.take_event()
+        except InvalidHandle:
+            return None
+        if status is None or status.total_count_change <= 0:
+            return None
+        return qos_policy_name_from_kind(status.last_policy_kind)
+
+    def destroy(self) -> None:
+        if self.event is not None:
+            self.event.destroy_when_not_in_use()
+            self.event = None
 
 
 # rmw's RMW_MESSAGE_INFO_SEQUENCE_NUMBER_UNSUPPORTED: a middleware without sequence numbers
@@ -94,6 +153,9 @@ class FrameSignal:
 
     def wake(self) -> None:
         self.guard.trigger()
+
+    def destroy(self) -> None:
+        self.guard.destroy()
 
     def wait(self, subscriptions, timeout_s: float = 1.0) -> None:
         with ExitStack() as stack:

@@ -72,6 +72,7 @@ class SegNode(Node):
         self._active_entities: list = []
         self._configured_entities: tuple = ((), ())
         self._worker = None
+        self._signal = FrameSignal(self.context)  # the worker's wake-up, for the node's lifetime
         for name, param in PARAMETERS.items():
             self.declare_parameter(name, param.default, descriptor(param))
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -97,7 +98,6 @@ class SegNode(Node):
             durability=qos_profile_sensor_data.durability,
         )
         named = parse_cameras(self.params["cameras"], default_transport(self.params))
-        self._signal = FrameSignal(self.context)
         self.cameras = [
             CameraChannel(self, n, t, qos, self._signal.wake)
             for n, t in named or [("", default_transport(self.params))]
@@ -380,6 +380,8 @@ class SegNode(Node):
 
     def destroy_node(self):
         self._stop_worker()
+        if (signal := getattr(self, "_signal", None)) is not None:  # absent when construction failed early
+            signal.destroy()
         return super().destroy_node()
 
 
