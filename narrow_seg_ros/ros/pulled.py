@@ -24,11 +24,17 @@ import time
 from contextlib import ExitStack
 
 from rclpy.callback_groups import CallbackGroup
-from rclpy.event_handler import QoSSubscriptionEventType, SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.exceptions import InvalidHandle
 from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.qos import qos_policy_name_from_kind
+
+try:  # Iron and later
+    from rclpy.event_handler import QoSSubscriptionEventType, SubscriptionEventCallbacks, UnsupportedEventTypeError
+except ImportError:  # Humble: the same names in qos_event
+    from rclpy.qos_event import QoSSubscriptionEventType, SubscriptionEventCallbacks, UnsupportedEventTypeError
+
+_EventHandle = getattr(_rclpy, "EventHandle", None) or _rclpy.QoSEvent  # Humble's name for it
 
 
 class PulledGroup(CallbackGroup):
@@ -72,7 +78,7 @@ class IncompatibleQoS:
         self.event = None
         try:
             with subscription.handle:
-                self.event = _rclpy.EventHandle(
+                self.event = _EventHandle(
                     subscription.handle, QoSSubscriptionEventType.RCL_SUBSCRIPTION_REQUESTED_INCOMPATIBLE_QOS
                 )
         except UnsupportedEventTypeError:  # a middleware without the event: nothing to report
@@ -152,7 +158,10 @@ class FrameSignal:
         self.guard = GuardCondition(None, None, context=context)
 
     def wake(self) -> None:
-        self.guard.trigger()
+        try:
+            self.guard.trigger()
+        except InvalidHandle:  # destroyed with the node: no worker left to wake
+            pass
 
     def destroy(self) -> None:
         self.guard.destroy()

@@ -380,7 +380,9 @@ class SegNode(Node):
 
     def destroy_node(self):
         self._stop_worker()
-        if (signal := getattr(self, "_signal", None)) is not None:  # absent when construction failed early
+        for camera in getattr(self, "cameras", []):  # absent when construction failed early
+            camera.unsubscribe()  # video decoders stopped, QoS status handles freed
+        if (signal := getattr(self, "_signal", None)) is not None:
             signal.destroy()
         return super().destroy_node()
 
