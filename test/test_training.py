@@ -186,6 +186,10 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
         matrix = evaluate(network, val_set, 19, weights.mean, weights.std, weights.input_size, "cpu", 2)
         assert matrix.miou() == pytest.approx(scored[column], abs=1e-5), column
     assert weights.metadata["val_miou"] == pytest.approx(scored["miou"], abs=1e-5)
+    # val_last.json: the last validation's per-class IoU and confusions, as a model card reports them
+    last = json.loads((out / "val_last.json").read_text())
+    assert last["iteration"] == 3 and last["miou"] == pytest.approx(scored["miou"], abs=1e-5)
+    assert list(last["per_class"]) == val_set.class_names and set(last["mistaken_for"]) == set(last["per_class"])
     assert "(raw weights" in capsys.readouterr().out and (out / "curves.png").is_file()
     # narrow-seg extract-weights: the checkpoint's average is the weights file; --raw the trained weights
     for flags, expected, kind in (([], averaged, "average"), (["--raw"], raw[2], "raw")):
@@ -217,6 +221,7 @@ def test_ema_weights_file_holds_the_average(synth_root, tmp_path, capsys):
     assert cli_main(["extract-weights", str(out / "checkpoint.pt"), "--out", str(tmp_path / "pub.pt")]) == 0
     assert "raw weights of iteration 1 (the run keeps no weight average)" in capsys.readouterr().out
     assert (out / "val.csv").read_text().splitlines()[0] == "iteration,miou,pixel_accuracy"
+    assert json.loads((out / "val_last.json").read_text())["iteration"] == 1  # the fresh run's own
     with pytest.raises(ValueError, match="written without train.ema_decay; resume it without"):
         train(small_config(synth_root, out, **extra), resume=True)
 

@@ -9,6 +9,7 @@ run finishes or pauses.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from ..atomic import atomic_path
 from ..weights import save_weights
 from .checkpoint import WEIGHTS, run_weights, save_checkpoint
 from .evaluate import evaluate
@@ -107,9 +109,13 @@ class CheckpointHook(Hook):
             save_checkpoint(run)
 
 
+LAST_VALIDATION = "val_last.json"
+
+
 class ValidationHook(Hook):
     """Every ``train.val_interval`` iterations and at the end (rank 0): the deployed network's mIoU
-    on the validation split into val.csv (and the raw weights' beside an average's), sample
+    on the validation split into val.csv (and the raw weights' beside an average's), its per-class
+    IoU and most frequent confusions into val_last.json (what a model card reports), sample
     images, curves.png."""
 
     def __init__(self, run: Run, val_set):
@@ -135,6 +141,8 @@ class ValidationHook(Hook):
             result["miou_raw"] = self.score(run, run.model)["miou"]
             row["miou_raw"] = round(result["miou_raw"], 5)
         append_csv(run.out / "val.csv", row)
+        with atomic_path(run.out / LAST_VALIDATION) as tmp:
+            tmp.write_text(json.dumps({"iteration": run.iteration, **result}, indent=2) + "\n")
         return result
 
     def score(self, run: Run, network, on_prediction=None) -> dict:

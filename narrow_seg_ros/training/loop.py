@@ -66,7 +66,7 @@ def _prepare_output(config: dict, runtime: Runtime, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     if not resume:  # a fresh run's logs start empty (its columns may differ from an earlier run's)
-        for log in ("log.csv", "val.csv"):
+        for log in ("log.csv", "val.csv", "val_last.json"):
             (out / log).unlink(missing_ok=True)
 
 
