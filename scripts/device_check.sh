@@ -3,8 +3,7 @@
 # device tool (its image has python3 with CUDA torch, numpy, OpenCV, numba and PyYAML; no ROS):
 #   run(command="bash scripts/device_check.sh", timeout_s=480)
 # Engine per stage for the shipped real-road and synthetic models at 1024x2048 camera frames, torch
-# CUDA fp32 and fp16, then training memory of VNet's
-# reversible stages on CUDA. Each command's JSON goes to $OUT (files the tool brings back) and its
+# CUDA fp32 and fp16, then training memory of VNet's reversible stages on CUDA. Each command's JSON goes to $OUT (files the tool brings back) and its
 # table to the output. DEVICE=cpu ITERS=3 runs the same commands here, as a check of the script.
 set -uo pipefail
 OUT=${OUT:-/tmp/device_check}
@@ -24,8 +23,8 @@ status=0
 for pair in ndnet45_fcn8_camvid:540x720 vnet_camvid:360x480 ndnet45_fcn8_synth:1024x2048; do
   model=${pair%%:*} input=${pair#*:}
   for precision in fp32 fp16; do
-    flag=(); [ "$precision" = fp16 ] && [ "$DEVICE" != cpu ] && flag=(--fp16)
     [ "$precision" = fp16 ] && [ "$DEVICE" = cpu ] && continue  # half precision is CUDA's
+    flag=(); [ "$precision" = fp16 ] && flag=(--fp16)
     echo "== bench $model $precision ($DEVICE)"
     nsr bench --weights "models/$model.pt" --backends torch --device "$DEVICE" "${flag[@]}" \
       --size 1024x2048 --input-size "$input" --iters "$ITERS" --warmup 20 --json > "$OUT/bench_${model}_${precision}.json" || status=1

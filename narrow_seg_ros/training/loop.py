@@ -21,7 +21,16 @@ from ..models import build_model
 from .checkpoint import init_from_weights, restore_checkpoint, training_input_size, weights_from_checkpoint
 from .config import open_split
 from .distill import Teacher
-from .hooks import CheckpointHook, EmaHook, Hook, LoggerHook, ValidationHook, WeightsHook, weight_average
+from .hooks import (
+    LAST_VALIDATION,
+    CheckpointHook,
+    EmaHook,
+    Hook,
+    LoggerHook,
+    ValidationHook,
+    WeightsHook,
+    weight_average,
+)
 from .losses import SegmentationLoss, build_loss, log_class_weights
 from .optim import build_optimizer, build_schedule
 from .runtime import Runtime, StopRequest
@@ -66,7 +75,7 @@ def _prepare_output(config: dict, runtime: Runtime, resume: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     if not resume:  # a fresh run's logs start empty (its columns may differ from an earlier run's)
-        for log in ("log.csv", "val.csv", "val_last.json"):
+        for log in ("log.csv", "val.csv", LAST_VALIDATION):
             (out / log).unlink(missing_ok=True)
 
 
